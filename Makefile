@@ -1,0 +1,56 @@
+# hanzo-ml-lab — the front door. `make help` lists the targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make-stamps
+export HANZO_ML_HOME ?= $(HOME)/.hanzo-ml
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install install-torch run serve test test-fast lint crds bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMPS)/install: $(BIN)/python pyproject.toml | $(STAMPS)
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+# PyTorch is only for the distributed example and its test; from the registry it brings the
+# CUDA wheels too (several GB), so it is its own cached step.
+$(STAMPS)/torch: $(BIN)/python | $(STAMPS)
+	$(BIN)/pip install -q torch
+	@touch $@
+
+$(STAMPS):
+	mkdir -p $@
+
+install: $(STAMPS)/install ## create .venv and install the package with its test dependencies
+
+install-torch: $(STAMPS)/torch ## install PyTorch (for the DDP example)
+
+run: install ## run the main job: the embedded control plane (JupyterLab once the notebook issue lands)
+	$(BIN)/hanzo-ml serve
+
+test: install install-torch ## run the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: install ## the suite without slow tests
+	$(BIN)/python -m pytest -m "not slow"
+
+crds: install ## regenerate controller/crds/ from the API models
+	$(BIN)/hanzo-ml crds --out controller/crds
+
+lint: install ## ruff
+	$(BIN)/pip install -q ruff
+	$(BIN)/ruff check hanzo_ml_lab magics controller tests
+
+bench: install install-torch ## benchmarks against peers (installs the peers into .venv-bench)
+	bash benchmarks/run.sh
+
+clean: ## remove the virtualenv and build output
+	rm -rf $(VENV) $(STAMPS) build dist
