@@ -10,17 +10,21 @@ The rules every implementation keeps (SQLite today, the Kubernetes API next):
 
 - ``resourceVersion`` is opaque to callers. Every write moves it. A write that carries a
   ``resourceVersion`` other than the stored one raises ``Conflict``; a write without one is
-  unconditional.
+  unconditional. A write that would leave the object exactly as it is changes nothing: the
+  object comes back as it was, and no version or event is issued (as in Kubernetes).
 - ``generation`` starts at 1 and moves only when ``spec`` changes (or deletion begins).
 - ``update`` writes metadata and spec and ignores status; ``update_status`` writes status and
   ignores everything else.
 - ``delete`` of an object with finalizers only sets ``deletionTimestamp``; the object goes
-  when an update empties its finalizers. While deletion is pending no finalizer may be added.
+  when an update empties its finalizers. While deletion is pending no finalizer may be added,
+  and a second ``delete`` changes nothing.
 - When an object goes, every object whose ``ownerReferences`` name its uid is deleted too
   (cascading, the ``Background`` propagation policy of Kubernetes).
 - ``watch`` from a ``resourceVersion`` first replays every event after it, then follows live
-  events; a version older than the retained history raises ``Gone``. Without a version it
-  starts with ``ADDED`` for every existing object (a list-then-watch).
+  events; a version older than the retained history raises ``Gone``. Without a version (or
+  with ``"0"``, "any point") it starts with ``ADDED`` for every existing object (a
+  list-then-watch). A watch with a label selector sees an object whose labels stop matching as
+  ``DELETED`` and one that starts matching as ``ADDED``.
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ class Store(ABC):
         """Objects of ``kind`` ordered by (namespace, name); ``namespace=None`` means all.
 
         ``label_selector`` uses Kubernetes syntax (``a=b,c!=d,e in (x,y),f,!g``).
+        With ``limit``, ``continue_token`` is set while items remain (pass it back unchanged
+        for the next page) and ``remaining_item_count`` says how many.
         Raises ``BadRequest`` for a malformed selector or continue token.
         """
 
@@ -143,7 +149,9 @@ class Store(ABC):
 
         Yields a ``BOOKMARK`` (object carries only ``metadata.resourceVersion``) after
         ``heartbeat_seconds`` without events, so a consumer can notice its peer went away.
-        Raises ``Gone`` (too old a version), ``BadRequest`` (bad selector).
+        Raises ``Gone`` (too old a version), ``BadRequest`` (bad selector or version), no later
+        than the first ``next()``; ``Gone`` can also end the iteration later, when a consumer
+        falls so far behind that the history it needs is compacted away.
         """
 
     @abstractmethod
