@@ -169,7 +169,7 @@ class Resource(ApiModel, Generic[SpecT, StatusT]):
     # (name, JSONPath, type) — extra columns for `kubectl get` and `hanzo-ml get`.
     printer_columns: ClassVar[tuple[tuple[str, str, str], ...]] = ()
 
-    api_version: Literal["hanzo.ai/v1"] = API_VERSION
+    api_version: Literal["hanzo.ai/v1"] = "hanzo.ai/v1"
     kind: str
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: SpecT

@@ -14,7 +14,9 @@ body, and the client raises the same class again from that body. So a caller cat
      ├── Gone                410  watch from a resourceVersion that was compacted away
      ├── RequestTooLarge     413
      ├── Invalid             422  a field breaks a rule (causes name the fields)
-     └── TooManyRequests     429  rate limited (retry_after_seconds)
+     ├── TooManyRequests     429  rate limited (retry_after_seconds)
+     ├── BadGateway          502  the upstream (control plane, runtime) did not answer
+     └── ServiceUnavailable  503  not ready to serve yet
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AlreadyExists",
     "ApiError",
+    "BadGateway",
     "BadRequest",
     "Cause",
     "Conflict",
@@ -33,6 +36,7 @@ __all__ = [
     "Invalid",
     "NotFound",
     "RequestTooLarge",
+    "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
     "error_from_status",
@@ -146,6 +150,16 @@ class TooManyRequests(ApiError):
     reason = "TooManyRequests"
 
 
+class BadGateway(ApiError):
+    code = 502
+    reason = "BadGateway"
+
+
+class ServiceUnavailable(ApiError):
+    code = 503
+    reason = "ServiceUnavailable"
+
+
 _BY_REASON: dict[str, type[ApiError]] = {
     cls.reason: cls
     for cls in (
@@ -159,6 +173,8 @@ _BY_REASON: dict[str, type[ApiError]] = {
         RequestTooLarge,
         Invalid,
         TooManyRequests,
+        BadGateway,
+        ServiceUnavailable,
     )
 }
 

@@ -1,0 +1,68 @@
+"""The control plane's ASGI app: HIP-109's ``/v1/ml/*`` surface over a store.
+
+``create_app`` is all a caller needs: the embedded server (``hanzo-ml serve``), the tests and
+the Kubernetes facade build the same app over different stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from hanzo_ml_lab import __version__
+from hanzo_ml_lab.api import KINDS
+from hanzo_ml_lab.server._errors import install_error_handlers
+from hanzo_ml_lab.server.routes import actions
+from hanzo_ml_lab.server.routes.resources import build_resource_router
+from hanzo_ml_lab.server.settings import ServerSettings
+from hanzo_ml_lab.store import Store
+
+__all__ = ["create_app"]
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_app(
+    settings: ServerSettings,
+    store: Store,
+    *,
+    on_startup: list[Hook] | None = None,
+    on_shutdown: list[Hook] | None = None,
+) -> FastAPI:
+    """Build the app. ``on_startup``/``on_shutdown`` hooks start and stop what runs beside it
+    (the controller engine in embedded mode)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in on_startup or []:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in reversed(on_shutdown or []):
+                await hook(app)
+
+    app = FastAPI(
+        title="hanzo-ml control plane",
+        version=__version__,
+        description="HIP-109 /v1/ml/* surface. Every route takes `Authorization: Bearer <JWT>` "
+        "and `X-Org-Id`; errors are Kubernetes Status objects.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.predictor = None
+    app.state.extras: dict[str, Any] = {}
+    install_error_handlers(app)
+    app.include_router(actions.router)
+    for kind in KINDS:
+        app.include_router(build_resource_router(kind))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
