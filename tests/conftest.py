@@ -84,5 +84,29 @@ def control_plane(hanzo_home: Path) -> Iterator[ControlPlane]:
         thread.join(timeout=10)
 
 
+@pytest.fixture
+def control_plane_with_controller(hanzo_home: Path) -> Iterator[ControlPlane]:
+    """The embedded control plane with its controller: jobs really run as local processes."""
+    cp, server, thread = start_control_plane(hanzo_home, run_controller=True)
+    try:
+        yield cp
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05,
+             message: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last={last!r}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -12,6 +12,7 @@ __all__ = ["start_controller", "stop_controller"]
 async def start_controller(app: FastAPI) -> None:
     # imported here: the API alone (``--no-controller``, tests) never loads the controller
     from hanzo_ml_lab.controller.manager import build_engine
+    from hanzo_ml_lab.runtime import LocalRuntime
 
     settings = app.state.settings
 
@@ -21,7 +22,10 @@ async def start_controller(app: FastAPI) -> None:
         return {"HANZO_ML_API": f"http://{_url_host(settings.host)}:{settings.port}",
                 "HANZO_ML_TOKEN": token, "HANZO_ML_ORG": org}
 
-    engine = build_engine(app.state.store, home=settings.home, access_env=access_env)
+    runtime = LocalRuntime(settings.home / "runtime")
+    engine = build_engine(app.state.store, home=settings.home, access_env=access_env,
+                          runtime=runtime)
+    app.state.runtime = runtime
     app.state.engine = engine
     engine.start()
 

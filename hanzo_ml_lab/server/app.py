@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from hanzo_ml_lab import __version__
 from hanzo_ml_lab.api import KINDS
 from hanzo_ml_lab.server._errors import install_error_handlers
-from hanzo_ml_lab.server.routes import actions
+from hanzo_ml_lab.server.routes import actions, logs
 from hanzo_ml_lab.server.routes.resources import build_resource_router
 from hanzo_ml_lab.server.settings import ServerSettings
 from hanzo_ml_lab.store import Store
@@ -55,9 +55,11 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.predictor = None
+    app.state.runtime = None  # set when a controller with a runtime backend runs beside the API
     app.state.extras: dict[str, Any] = {}
     install_error_handlers(app)
     app.include_router(actions.router)
+    app.include_router(logs.router)
     for kind in KINDS:
         app.include_router(build_resource_router(kind))
 
