@@ -87,9 +87,7 @@ class Engine:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        kinds = set(self.reconcilers) | set(self._mappers)
-        for kind in sorted(kinds):
-            self._spawn(self._watch_loop, f"watch-{kind}", kind)
+        self._spawn(self._watch_loop, "watch")
         for i in range(self.workers):
             self._spawn(self._worker, f"reconcile-{i}")
         self._spawn(self._resync_loop, "resync")
@@ -122,11 +120,12 @@ class Engine:
             for key in mapper(obj):
                 self.queue.add(key)
 
-    def _watch_loop(self, kind: str) -> None:
+    def _watch_loop(self) -> None:
+        """One watch over every Kind: owners hear about any child, mappers about any object."""
         rv: str | None = None
         while not self._stop.is_set():
             try:
-                for ev in self.store.watch(kind, None, resource_version=rv, stop=self._stop,
+                for ev in self.store.watch(None, None, resource_version=rv, stop=self._stop,
                                            heartbeat_seconds=5.0):
                     obj = ev.object
                     rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
@@ -137,7 +136,7 @@ class Engine:
             except Exception:  # noqa: BLE001 — a broken watch is restarted, never fatal
                 if self._stop.is_set():
                     return
-                log.exception("watch failed; restarting", extra={"kind": kind})
+                log.exception("watch failed; restarting")
                 self._stop.wait(1.0)
 
     def _resync_loop(self) -> None:
