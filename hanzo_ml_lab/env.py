@@ -17,6 +17,7 @@ __all__ = [
     "HANZO_ML_EXPERIMENT",
     "HANZO_ML_HOME",
     "HANZO_ML_JOB",
+    "HANZO_ML_LOCAL_GPUS",
     "HANZO_ML_NAMESPACE",
     "HANZO_ML_ORG",
     "HANZO_ML_PARAMS",
@@ -62,6 +63,12 @@ HANZO_ML_EXPERIMENT = EnvVar("HANZO_ML_EXPERIMENT", str, None, "Experiment the r
 HANZO_ML_PARAMS = EnvVar("HANZO_ML_PARAMS", str, None, "JSON object: the job's parameter assignment.")
 HANZO_ML_SPOOL_DIR = EnvVar(
     "HANZO_ML_SPOOL_DIR", str, None, "Where the SDK spools writes while the API is unreachable."
+)
+HANZO_ML_LOCAL_GPUS = EnvVar(
+    "HANZO_ML_LOCAL_GPUS",
+    int,
+    None,
+    "GPUs the local runtime offers; overrides what `nvidia-smi -L` finds (tests, shared hosts).",
 )
 
 
