@@ -6,6 +6,7 @@ State lives under ``$HANZO_ML_HOME``: ``state.db`` (SQLite, WAL), ``auth/signing
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -22,7 +23,7 @@ from hanzo_ml_lab.server.auth import ensure_credentials
 from hanzo_ml_lab.server.settings import ServerSettings
 from hanzo_ml_lab.store import SQLiteStore
 
-__all__ = ["EmbeddedServer", "build_embedded_app", "serve", "server_info_path"]
+__all__ = ["EmbeddedServer", "HomeInUse", "build_embedded_app", "serve", "server_info_path"]
 
 
 def server_info_path(home: Path) -> Path:
@@ -35,6 +36,30 @@ class EmbeddedServer:
     settings: ServerSettings
     store: SQLiteStore
     token_path: Path
+
+
+class HomeInUse(RuntimeError):
+    """Another control plane already serves this ``$HANZO_ML_HOME``."""
+
+
+def _lock_home(home: Path) -> int:
+    """Hold ``home/server.lock`` for the life of the process: one control plane per home, since
+    its runtime keeps per-job state there that two planes would fight over."""
+    fd = os.open(home / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        info = ""
+        try:
+            data = json.loads(server_info_path(home).read_text())
+            info = f" (pid {data.get('pid')}, {data.get('url')})"
+        except (OSError, ValueError):
+            pass
+        raise HomeInUse(
+            f"another hanzo-ml control plane is serving {home}{info}; use it, stop it, or "
+            "pick another HANZO_ML_HOME") from None
+    return fd
 
 
 def _free_port(host: str) -> int:
@@ -55,6 +80,7 @@ def build_embedded_app(
     home = (home or home_dir()).expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.chmod(home, 0o700)
+    lock_fd = _lock_home(home)
     creds = ensure_credentials(home)
     settings = ServerSettings(
         home=home,
@@ -87,6 +113,7 @@ def build_embedded_app(
         except (OSError, ValueError):
             pass
         store.close()
+        os.close(lock_fd)
 
     app = create_app(settings, store, on_startup=[*startup, write_info],
                      on_shutdown=[remove_info, *shutdown])
@@ -100,7 +127,10 @@ def _url_host(host: str) -> str:
 def serve(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8787,
           run_controller: bool = False, log_level: str = "info") -> None:
     """Run the embedded control plane in the foreground until interrupted."""
-    srv = build_embedded_app(home, host=host, port=port, run_controller=run_controller)
+    try:
+        srv = build_embedded_app(home, host=host, port=port, run_controller=run_controller)
+    except HomeInUse as e:
+        raise SystemExit(f"error: {e}") from None
     url = f"http://{_url_host(host)}:{srv.settings.port}"
     print(f"hanzo-ml control plane: {url}", flush=True)
     print(f"  state:  {srv.settings.home}", flush=True)

@@ -211,3 +211,10 @@ def test_predict_on_an_inference_that_is_not_running_is_503(control_plane: Contr
         r = http.post("/v1/ml/inference/inf:predict", json={"inputs": []})
     assert r.status_code == 503
     assert "not ready" in r.json()["message"]
+
+
+def test_a_second_control_plane_on_the_same_home_is_refused(control_plane: ControlPlane) -> None:
+    from hanzo_ml_lab.server.embedded import HomeInUse, build_embedded_app
+
+    with pytest.raises(HomeInUse, match="another hanzo-ml control plane"):
+        build_embedded_app(control_plane.home)
