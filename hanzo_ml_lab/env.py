@@ -14,7 +14,9 @@ from typing import Generic, TypeVar
 
 __all__ = [
     "HANZO_ML_API",
+    "HANZO_ML_ARTIFACTS",
     "HANZO_ML_EXPERIMENT",
+    "HANZO_ML_FLUSH_TIMEOUT",
     "HANZO_ML_HOME",
     "HANZO_ML_JOB",
     "HANZO_ML_LOCAL_GPUS",
@@ -64,6 +66,12 @@ HANZO_ML_PARAMS = EnvVar("HANZO_ML_PARAMS", str, None, "JSON object: the job's p
 HANZO_ML_SPOOL_DIR = EnvVar(
     "HANZO_ML_SPOOL_DIR", str, None, "Where the SDK spools writes while the API is unreachable."
 )
+HANZO_ML_ARTIFACTS = EnvVar(
+    "HANZO_ML_ARTIFACTS", str, None,
+    "vfs:// URI under which log_artifact stores the job's files (the job's artifacts.output).")
+HANZO_ML_FLUSH_TIMEOUT = EnvVar(
+    "HANZO_ML_FLUSH_TIMEOUT", float, 30.0,
+    "Seconds the SDK waits at exit to deliver buffered metrics; the rest stays spooled.")
 HANZO_ML_LOCAL_GPUS = EnvVar(
     "HANZO_ML_LOCAL_GPUS",
     int,

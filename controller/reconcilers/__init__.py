@@ -2,7 +2,8 @@
 
 from .experiment import ExperimentReconciler
 from .model import ModelReconciler, ModelVersionReconciler
+from .run import RunReconciler
 from .trainingjob import TrainingJobReconciler
 
 __all__ = ["ExperimentReconciler", "ModelReconciler", "ModelVersionReconciler",
-           "TrainingJobReconciler"]
+           "RunReconciler", "TrainingJobReconciler"]

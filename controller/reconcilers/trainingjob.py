@@ -26,6 +26,7 @@ from hanzo_ml_lab.api._base import now_iso
 from hanzo_ml_lab.api.errors import AlreadyExists, Conflict
 from hanzo_ml_lab.runtime import JobKey, ReplicaStatus, Runtime
 from hanzo_ml_lab.store import Store
+from hanzo_ml_lab.store.tracking import TrackingStore
 
 from ..conditions import set_condition, write_status
 from ..engine import Key
@@ -84,8 +85,9 @@ class TrainingJobReconciler:
     watches: list[Any] = []
 
     def __init__(self, store: Store, runtime: Runtime, *, jobs_dir: Path,
-                 access_env: AccessEnv) -> None:
+                 access_env: AccessEnv, tracking: TrackingStore | None = None) -> None:
         self.store = store
+        self.tracking = tracking
         self.runtime = runtime
         self.jobs_dir = jobs_dir
         self.access_env = access_env
@@ -145,6 +147,20 @@ class TrainingJobReconciler:
         except Conflict:
             pass  # the tracking side wrote meanwhile; the next pass mirrors again
 
+    def spool_dir(self, job: dict[str, Any]) -> Path:
+        meta = job["metadata"]
+        return self.jobs_dir / meta["namespace"] / meta["name"] / meta["uid"] / "spool"
+
+    def _replay_spool(self, job: dict[str, Any], status: dict[str, Any]) -> None:
+        """Deliver what a replica spooled but could not send before it exited (the API was
+        down): batch ids make this exactly-once even if the replica's own replay got there."""
+        run = status.get("runName")
+        if self.tracking is None or not run:
+            return
+        experiment = (job["spec"].get("experiment") or {}).get("name") or DEFAULT_EXPERIMENT
+        self.tracking.ingest_spool_dir(self.spool_dir(job), job["metadata"]["namespace"],
+                                       experiment, run)
+
     def _base_env(self, job: dict[str, Any], run_name: str, experiment: str) -> dict[str, str]:
         meta, spec = job["metadata"], job["spec"]
         ns = meta["namespace"]
@@ -155,7 +171,7 @@ class TrainingJobReconciler:
             "HANZO_ML_RUN": run_name,
             "HANZO_ML_EXPERIMENT": experiment,
             "HANZO_ML_PARAMS": json.dumps(spec.get("params") or {}),
-            "HANZO_ML_SPOOL_DIR": str(self.jobs_dir / ns / meta["name"] / meta["uid"] / "spool"),
+            "HANZO_ML_SPOOL_DIR": str(self.spool_dir(job)),
             "PYTHONUNBUFFERED": "1",
         }
         if spec.get("artifacts", {}).get("output"):
@@ -218,6 +234,7 @@ class TrainingJobReconciler:
         set_condition(status, "Synced", True, "Reconciled", "", generation=gen)
         set_condition(status, "Available", phase == "Succeeded", reason, message, generation=gen)
         status["observedGeneration"] = gen
+        self._replay_spool(job, status)
         written = write_status(self.store, job, status)
         self._mirror_run(written, status)
         return self._after_finish(written, status)

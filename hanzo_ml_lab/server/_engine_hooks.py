@@ -24,7 +24,7 @@ async def start_controller(app: FastAPI) -> None:
 
     runtime = LocalRuntime(settings.home / "runtime")
     engine = build_engine(app.state.store, home=settings.home, access_env=access_env,
-                          runtime=runtime)
+                          runtime=runtime, tracking=app.state.tracking)
     app.state.runtime = runtime
     app.state.engine = engine
     engine.start()

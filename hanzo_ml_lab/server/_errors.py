@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,7 +17,7 @@ __all__ = ["install_error_handlers", "status_response"]
 def status_response(err: ApiError) -> JSONResponse:
     headers = {}
     if err.retry_after_seconds is not None:
-        headers["Retry-After"] = str(max(1, round(err.retry_after_seconds)))
+        headers["Retry-After"] = str(max(1, math.ceil(err.retry_after_seconds)))
     return JSONResponse(err.to_status(), status_code=err.code, headers=headers)
 
 

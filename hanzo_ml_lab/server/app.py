@@ -17,8 +17,10 @@ from hanzo_ml_lab.api import KINDS
 from hanzo_ml_lab.server._errors import install_error_handlers
 from hanzo_ml_lab.server.routes import actions, logs
 from hanzo_ml_lab.server.routes.resources import build_resource_router
+from hanzo_ml_lab.server.routes.tracking import close_tracking, install_tracking
 from hanzo_ml_lab.server.settings import ServerSettings
 from hanzo_ml_lab.store import Store
+from hanzo_ml_lab.store.tracking import TrackingStore
 
 __all__ = ["create_app"]
 
@@ -31,9 +33,12 @@ def create_app(
     *,
     on_startup: list[Hook] | None = None,
     on_shutdown: list[Hook] | None = None,
+    tracking: TrackingStore | None = None,
 ) -> FastAPI:
     """Build the app. ``on_startup``/``on_shutdown`` hooks start and stop what runs beside it
-    (the controller engine in embedded mode)."""
+    (the controller engine in embedded mode). ``tracking`` is the ``TrackingStore`` for
+    metrics and params; without one, ``<home>/tracking.db`` is opened (and closed on
+    shutdown)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +49,7 @@ def create_app(
         finally:
             for hook in reversed(on_shutdown or []):
                 await hook(app)
+            close_tracking(app)
 
     app = FastAPI(
         title="hanzo-ml control plane",
@@ -62,6 +68,7 @@ def create_app(
     app.include_router(logs.router)
     for kind in KINDS:
         app.include_router(build_resource_router(kind))
+    install_tracking(app, tracking)  # metrics, params, vfs: hanzo_ml_lab/server/routes/tracking.py
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

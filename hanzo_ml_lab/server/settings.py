@@ -17,6 +17,8 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8787
     max_body_bytes: int = 1024 * 1024
+    max_log_body_bytes: int = 16 * 1024 * 1024  # one SDK batch of metric points
+    max_artifact_bytes: int = 1024 * 1024 * 1024
     metric_writes_per_second: int = 1000
     watch_heartbeat_seconds: float = 15.0
     run_controller: bool = True

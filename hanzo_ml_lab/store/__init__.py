@@ -10,6 +10,7 @@ from hanzo_ml_lab.store._base import EventType, ListResult, Store, WatchEvent
 from hanzo_ml_lab.store._merge import merge_patch
 from hanzo_ml_lab.store._selectors import Selector, parse_selector
 from hanzo_ml_lab.store.sqlite import SQLiteStore
+from hanzo_ml_lab.store.tracking import TrackingStore
 
 __all__ = [
     "EventType",
@@ -17,6 +18,7 @@ __all__ = [
     "SQLiteStore",
     "Selector",
     "Store",
+    "TrackingStore",
     "WatchEvent",
     "merge_patch",
     "parse_selector",

@@ -80,4 +80,4 @@ def test_the_public_surface_is_what_all_says() -> None:
     for name in store_pkg.__all__:
         assert hasattr(store_pkg, name), name
     public = {n for n in vars(store_pkg) if not n.startswith("_")}
-    assert public - {"annotations", "sqlite"} <= set(store_pkg.__all__)
+    assert public - {"annotations", "sqlite", "tracking"} <= set(store_pkg.__all__)
