@@ -33,7 +33,11 @@ install: $(STAMPS)/install ## create .venv and install the package with its test
 
 install-torch: $(STAMPS)/torch ## install PyTorch (for the DDP example)
 
-run: install ## run the main job: the embedded control plane (JupyterLab once the notebook issue lands)
+run: install ## run the main job: JupyterLab with the extension, the embedded control plane and the examples
+	$(BIN)/jupyter lab --allow-root --no-browser --ip=127.0.0.1 --port=$${PORT:-8888} \
+		--ServerApp.root_dir=notebooks/examples
+
+serve: install ## only the embedded control plane (API + controller) on 127.0.0.1:8787
 	$(BIN)/hanzo-ml serve
 
 test: install install-torch ## run the whole test suite
