@@ -49,9 +49,10 @@ test-fast: install ## the suite without slow tests
 crds: install ## regenerate controller/crds/ from the API models
 	$(BIN)/hanzo-ml crds --out controller/crds
 
-lint: install ## ruff
+lint: install ## ruff and the import-layering contracts
 	$(BIN)/pip install -q ruff
 	$(BIN)/ruff check hanzo_ml_lab magics controller tests
+	$(BIN)/lint-imports
 
 bench: install install-torch ## benchmarks against peers (installs the peers into .venv-bench)
 	bash benchmarks/run.sh

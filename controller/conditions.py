@@ -21,15 +21,28 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)
 
 
-def set_condition(status: dict[str, Any], type_: str, value: bool | str, reason: str,
-                  message: str = "", *, generation: int | None = None) -> None:
+def set_condition(
+    status: dict[str, Any],
+    type_: str,
+    value: bool | str,
+    reason: str,
+    message: str = "",
+    *,
+    generation: int | None = None,
+) -> None:
     """Set one condition in ``status`` (in place)."""
     state = value if isinstance(value, str) else ("True" if value else "False")
     conds = [dict(c) for c in status.get("conditions") or []]
     old = next((c for c in conds if c.get("type") == type_), None)
-    new = {"type": type_, "status": state, "reason": reason, "message": message,
-           "lastTransitionTime": now_iso() if old is None or old.get("status") != state
-           else old.get("lastTransitionTime", now_iso())}
+    new = {
+        "type": type_,
+        "status": state,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": now_iso()
+        if old is None or old.get("status") != state
+        else old.get("lastTransitionTime", now_iso()),
+    }
     if generation is not None:
         new["observedGeneration"] = generation
     if old is None:

@@ -70,8 +70,14 @@ class EngineStats:
 
 
 class Engine:
-    def __init__(self, store: Store, reconcilers: Iterable[Reconciler], *, workers: int = 4,
-                 resync_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        reconcilers: Iterable[Reconciler],
+        *,
+        workers: int = 4,
+        resync_seconds: float = 30.0,
+    ) -> None:
         self.store = store
         self.reconcilers = {r.kind: r for r in reconcilers}
         self.queue: WorkQueue[Key] = WorkQueue()
@@ -125,8 +131,9 @@ class Engine:
         rv: str | None = None
         while not self._stop.is_set():
             try:
-                for ev in self.store.watch(None, None, resource_version=rv, stop=self._stop,
-                                           heartbeat_seconds=5.0):
+                for ev in self.store.watch(
+                    None, None, resource_version=rv, stop=self._stop, heartbeat_seconds=5.0
+                ):
                     obj = ev.object
                     rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
                     if ev.type != "BOOKMARK":
@@ -172,15 +179,16 @@ class Engine:
             return
         except PermanentError as e:
             self.queue.forget(key)
-            log.warning("reconcile stopped", extra={"key": str(key), "rid": rid,
-                                                    "error": str(e)})
+            log.warning("reconcile stopped", extra={"key": str(key), "rid": rid, "error": str(e)})
             return
         except Exception as e:  # noqa: BLE001 — retried with backoff
             self.stats.errors += 1
             delay = self.queue.add_rate_limited(key)
-            log.warning("reconcile failed; retrying", exc_info=True,
-                        extra={"key": str(key), "rid": rid, "error": str(e),
-                               "retryInSeconds": delay})
+            log.warning(
+                "reconcile failed; retrying",
+                exc_info=True,
+                extra={"key": str(key), "rid": rid, "error": str(e), "retryInSeconds": delay},
+            )
             return
         self.queue.forget(key)
         if requeue is not None:

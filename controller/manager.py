@@ -21,16 +21,23 @@ from .reconcilers.trainingjob import AccessEnv
 __all__ = ["build_engine"]
 
 
-def build_engine(store: Store, *, home: Path, access_env: AccessEnv,
-                 runtime: Runtime | None = None, workers: int = 4,
-                 tracking: TrackingStore | None = None) -> Engine:
+def build_engine(
+    store: Store,
+    *,
+    home: Path,
+    access_env: AccessEnv,
+    runtime: Runtime | None = None,
+    workers: int = 4,
+    tracking: TrackingStore | None = None,
+) -> Engine:
     """The embedded controller: local process groups under ``home/runtime``. ``tracking`` is
     the metric store Run summaries come from (``home/tracking.db`` unless given)."""
     runtime = runtime or LocalRuntime(home / "runtime")
     tracking = tracking or TrackingStore(home / "tracking.db")
     reconcilers = [
-        TrainingJobReconciler(store, runtime, jobs_dir=home / "jobs", access_env=access_env,
-                              tracking=tracking),
+        TrainingJobReconciler(
+            store, runtime, jobs_dir=home / "jobs", access_env=access_env, tracking=tracking
+        ),
         ExperimentReconciler(store),
         ModelReconciler(store),
         ModelVersionReconciler(store),

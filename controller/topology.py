@@ -50,7 +50,9 @@ def plan_replicas(spec: dict[str, Any]) -> list[Replica]:
     for i in range(spec.get("workers", {}).get("replicas", 1)):
         out.append(Replica("Worker", i, rank))
         rank += 1
-    ps = (spec.get("parameterServer") or {}).get("replicas", 0) if spec.get("parameterServer") else 0
+    ps = (
+        (spec.get("parameterServer") or {}).get("replicas", 0) if spec.get("parameterServer") else 0
+    )
     for i in range(ps):
         out.append(Replica("PS", i, None))
     return out
@@ -78,8 +80,9 @@ def resolve_command(spec: dict[str, Any], workdir: Path) -> list[str]:
     return command
 
 
-def _framework_env(framework: str, me: Replica, replicas: list[Replica],
-                   endpoints: dict[str, str], workdir: Path) -> dict[str, str]:
+def _framework_env(
+    framework: str, me: Replica, replicas: list[Replica], endpoints: dict[str, str], workdir: Path
+) -> dict[str, str]:
     ranked = [r for r in replicas if r.rank is not None]
     world = len(ranked)
     coordinator = endpoints[ranked[0].name]
@@ -88,34 +91,61 @@ def _framework_env(framework: str, me: Replica, replicas: list[Replica],
     rank = me.rank if me.rank is not None else 0
     if framework in ("pytorch", "candle", "hanzo-ml", "xgboost"):
         # what torchrun sets on a single node
-        env.update({"MASTER_ADDR": host, "MASTER_PORT": port, "WORLD_SIZE": str(world),
-                    "RANK": str(rank), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(world),
-                    "GROUP_RANK": "0", "ROLE_RANK": str(rank), "ROLE_WORLD_SIZE": str(world)})
+        env.update(
+            {
+                "MASTER_ADDR": host,
+                "MASTER_PORT": port,
+                "WORLD_SIZE": str(world),
+                "RANK": str(rank),
+                "LOCAL_RANK": str(rank),
+                "LOCAL_WORLD_SIZE": str(world),
+                "GROUP_RANK": "0",
+                "ROLE_RANK": str(rank),
+                "ROLE_WORLD_SIZE": str(world),
+            }
+        )
     if framework == "xgboost":
         # the rabit tracker runs beside rank 0; workers find it here
-        env.update({"DMLC_TRACKER_URI": host, "DMLC_TRACKER_PORT": port,
-                    "DMLC_NUM_WORKER": str(world), "DMLC_TASK_ID": str(rank),
-                    "WORKER_ADDRS": ",".join(endpoints[r.name].rsplit(":", 1)[0]
-                                             for r in ranked)})
+        env.update(
+            {
+                "DMLC_TRACKER_URI": host,
+                "DMLC_TRACKER_PORT": port,
+                "DMLC_NUM_WORKER": str(world),
+                "DMLC_TASK_ID": str(rank),
+                "WORKER_ADDRS": ",".join(endpoints[r.name].rsplit(":", 1)[0] for r in ranked),
+            }
+        )
     elif framework == "tensorflow":
         cluster: dict[str, list[str]] = {}
         for r in replicas:
             role = {"Master": "chief", "Worker": "worker", "PS": "ps"}[r.type]
             cluster.setdefault(role, []).append(endpoints[r.name])
         task_type = {"Master": "chief", "Worker": "worker", "PS": "ps"}[me.type]
-        env["TF_CONFIG"] = json.dumps({"cluster": cluster,
-                                       "task": {"type": task_type, "index": me.index}})
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": task_type, "index": me.index}}
+        )
     elif framework == "jax":
-        env.update({"JAX_COORDINATOR_ADDRESS": coordinator, "JAX_NUM_PROCESSES": str(world),
-                    "JAX_PROCESS_ID": str(rank)})
+        env.update(
+            {
+                "JAX_COORDINATOR_ADDRESS": coordinator,
+                "JAX_NUM_PROCESSES": str(world),
+                "JAX_PROCESS_ID": str(rank),
+            }
+        )
     elif framework == "mpi":
         hostfile = workdir / "hostfile"
-        env.update({"OMPI_COMM_WORLD_RANK": str(rank), "OMPI_COMM_WORLD_SIZE": str(world),
-                    "OMPI_COMM_WORLD_LOCAL_RANK": str(rank),
-                    "OMPI_COMM_WORLD_LOCAL_SIZE": str(world),
-                    "PMI_RANK": str(rank), "PMI_SIZE": str(world),
-                    "OMPI_MCA_orte_default_hostfile": str(hostfile),
-                    "HANZO_ML_HOSTFILE": str(hostfile)})
+        env.update(
+            {
+                "OMPI_COMM_WORLD_RANK": str(rank),
+                "OMPI_COMM_WORLD_SIZE": str(world),
+                "OMPI_COMM_WORLD_LOCAL_RANK": str(rank),
+                "OMPI_COMM_WORLD_LOCAL_SIZE": str(world),
+                "PMI_RANK": str(rank),
+                "PMI_SIZE": str(world),
+                "OMPI_MCA_orte_default_hostfile": str(hostfile),
+                "HANZO_ML_HOSTFILE": str(hostfile),
+            }
+        )
     return env
 
 
@@ -133,18 +163,29 @@ def build_replicas(
     replicas = plan_replicas(spec)
     if spec.get("framework") == "mpi":
         (workdir / "hostfile").write_text(
-            f"127.0.0.1 slots={sum(1 for r in replicas if r.rank is not None)}\n")
+            f"127.0.0.1 slots={sum(1 for r in replicas if r.rank is not None)}\n"
+        )
     command = resolve_command(spec, workdir)
     user_env = {e["name"]: e.get("value", "") for e in spec.get("env") or []}
     out: list[ReplicaSpec] = []
     for r in replicas:
-        env = {**base_env,
-               **_framework_env(spec["framework"], r, replicas, endpoints, workdir),
-               "HANZO_ML_REPLICA_TYPE": r.type, "HANZO_ML_REPLICA_INDEX": str(r.index),
-               "HANZO_ML_REPLICA_RANK": "" if r.rank is None else str(r.rank),
-               **user_env}
-        out.append(ReplicaSpec(replica_type=r.type, index=r.index, command=command, env=env,
-                               working_dir=str(spec.get("workingDir") or workdir)))
+        env = {
+            **base_env,
+            **_framework_env(spec["framework"], r, replicas, endpoints, workdir),
+            "HANZO_ML_REPLICA_TYPE": r.type,
+            "HANZO_ML_REPLICA_INDEX": str(r.index),
+            "HANZO_ML_REPLICA_RANK": "" if r.rank is None else str(r.rank),
+            **user_env,
+        }
+        out.append(
+            ReplicaSpec(
+                replica_type=r.type,
+                index=r.index,
+                command=command,
+                env=env,
+                working_dir=str(spec.get("workingDir") or workdir),
+            )
+        )
     return out
 
 

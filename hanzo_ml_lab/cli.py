@@ -1,12 +1,12 @@
 """``hanzo-ml``: serve the embedded control plane and manage resources, kubectl-style.
 
-    hanzo-ml serve                       # control plane on 127.0.0.1:8787
-    hanzo-ml apply -f job.yaml           # create or update (several documents allowed)
-    hanzo-ml get mlj                     # kinds, plurals and short names all work
-    hanzo-ml get trainingjob mnist -o yaml
-    hanzo-ml describe mlj mnist
-    hanzo-ml delete mlj mnist
-    hanzo-ml crds --out controller/crds
+hanzo-ml serve                       # control plane on 127.0.0.1:8787
+hanzo-ml apply -f job.yaml           # create or update (several documents allowed)
+hanzo-ml get mlj                     # kinds, plurals and short names all work
+hanzo-ml get trainingjob mnist -o yaml
+hanzo-ml describe mlj mnist
+hanzo-ml delete mlj mnist
+hanzo-ml crds --out controller/crds
 """
 
 from __future__ import annotations
@@ -45,8 +45,11 @@ def load_documents(source: str, stdin: TextIO | None = None) -> list[dict[str, A
         raise UsageError(f"-f {source}: not valid YAML or JSON: {e}") from e
     out: list[dict[str, Any]] = []
     for i, doc in enumerate(docs):
-        if isinstance(doc, dict) and isinstance(doc.get("items"), list) and \
-                str(doc.get("kind", "")).endswith("List"):
+        if (
+            isinstance(doc, dict)
+            and isinstance(doc.get("items"), list)
+            and str(doc.get("kind", "")).endswith("List")
+        ):
             out.extend(doc["items"])
         elif isinstance(doc, dict):
             out.append(doc)
@@ -59,7 +62,7 @@ def load_documents(source: str, stdin: TextIO | None = None) -> list[dict[str, A
 
 def _org_of(obj: dict[str, Any]) -> str | None:
     ns = (obj.get("metadata") or {}).get("namespace") or ""
-    return ns[len("tenant-"):] if ns.startswith("tenant-") else None
+    return ns[len("tenant-") :] if ns.startswith("tenant-") else None
 
 
 # -- output -------------------------------------------------------------------------------
@@ -100,34 +103,52 @@ def render_table(kind: str, items: list[dict[str, Any]], *, wide: bool = False) 
     if not wide:
         cols = cols[:4]
     headers = ["NAME", *(n.upper() for n, _ in cols), "AGE"]
-    rows = [[it["metadata"]["name"], *(_cell(_jsonpath(it, p)) for _, p in cols),
-             _age(it["metadata"].get("creationTimestamp"))] for it in items]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
-    lines = ["   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in [headers, *rows]]
+    rows = [
+        [
+            it["metadata"]["name"],
+            *(_cell(_jsonpath(it, p)) for _, p in cols),
+            _age(it["metadata"].get("creationTimestamp")),
+        ]
+        for it in items
+    ]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    lines = [
+        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [headers, *rows]
+    ]
     return "\n".join(lines)
 
 
 def describe_text(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata", {})
-    out = [f"Name:         {meta.get('name')}", f"Namespace:    {meta.get('namespace')}",
-           f"Kind:         {obj.get('kind')}", f"Created:      {meta.get('creationTimestamp')}",
-           f"Generation:   {meta.get('generation')}"]
+    out = [
+        f"Name:         {meta.get('name')}",
+        f"Namespace:    {meta.get('namespace')}",
+        f"Kind:         {obj.get('kind')}",
+        f"Created:      {meta.get('creationTimestamp')}",
+        f"Generation:   {meta.get('generation')}",
+    ]
     for key in ("labels", "annotations"):
         vals = meta.get(key) or {}
-        out.append(f"{key.capitalize() + ':':<14}" + (", ".join(f"{k}={v}" for k, v in vals.items())
-                                                       or "<none>"))
+        out.append(
+            f"{key.capitalize() + ':':<14}"
+            + (", ".join(f"{k}={v}" for k, v in vals.items()) or "<none>")
+        )
     status = obj.get("status") or {}
     out.append(f"Phase:        {status.get('phase', '<none>')}")
     out.append("Spec:")
-    out.extend("  " + line for line in yaml.safe_dump(obj.get("spec", {}), sort_keys=False)
-               .rstrip().splitlines())
+    out.extend(
+        "  " + line
+        for line in yaml.safe_dump(obj.get("spec", {}), sort_keys=False).rstrip().splitlines()
+    )
     rest = {k: v for k, v in status.items() if k not in ("phase", "conditions")}
     if rest:
         out.append("Status:")
-        out.extend("  " + line for line in yaml.safe_dump(rest, sort_keys=False).rstrip()
-                   .splitlines())
+        out.extend(
+            "  " + line for line in yaml.safe_dump(rest, sort_keys=False).rstrip().splitlines()
+        )
     conds = status.get("conditions") or []
     out.append("Conditions:")
     if not conds:
@@ -135,8 +156,10 @@ def describe_text(obj: dict[str, Any]) -> str:
     else:
         out.append(f"  {'TYPE':<10} {'STATUS':<8} {'REASON':<22} MESSAGE")
         for c in conds:
-            out.append(f"  {c.get('type', ''):<10} {c.get('status', ''):<8} "
-                       f"{c.get('reason', ''):<22} {c.get('message', '')}")
+            out.append(
+                f"  {c.get('type', ''):<10} {c.get('status', ''):<8} "
+                f"{c.get('reason', ''):<22} {c.get('message', '')}"
+            )
     return "\n".join(out)
 
 
@@ -154,8 +177,12 @@ def _client(args: argparse.Namespace, org: str | None = None) -> Client:
 def cmd_serve(args: argparse.Namespace) -> int:
     from hanzo_ml_lab.server.embedded import serve
 
-    serve(Path(args.home) if args.home else None, host=args.host, port=args.port,
-          run_controller=not args.no_controller)
+    serve(
+        Path(args.home) if args.home else None,
+        host=args.host,
+        port=args.port,
+        run_controller=not args.no_controller,
+    )
     return 0
 
 
@@ -194,8 +221,12 @@ def cmd_get(args: argparse.Namespace) -> int:
             return 0
         items = client.list_all(kind, label_selector=args.selector)
         if args.output in ("json", "yaml"):
-            print(_dump({"apiVersion": "hanzo.ai/v1", "kind": f"{kind}List", "items": items},
-                        args.output))
+            print(
+                _dump(
+                    {"apiVersion": "hanzo.ai/v1", "kind": f"{kind}List", "items": items},
+                    args.output,
+                )
+            )
         elif not items:
             print(f"No {KINDS[kind].plural} found in {client.namespace}.", file=sys.stderr)
         else:
@@ -206,8 +237,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_describe(args: argparse.Namespace) -> int:
     kind = resolve_kind(args.kind).__name__
     with _client(args) as client:
-        names = [args.name] if args.name else [
-            i["metadata"]["name"] for i in client.list_all(kind)]
+        names = [args.name] if args.name else [i["metadata"]["name"] for i in client.list_all(kind)]
         print("\n\n".join(describe_text(client.get(kind, n)) for n in names))
     return 0
 
@@ -216,8 +246,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
     targets: list[tuple[str, str, str | None]] = []
     if args.filename:
         for obj in load_documents(args.filename):
-            targets.append((resolve_kind(str(obj.get("kind", ""))).__name__,
-                            str((obj.get("metadata") or {}).get("name", "")), _org_of(obj)))
+            targets.append(
+                (
+                    resolve_kind(str(obj.get("kind", ""))).__name__,
+                    str((obj.get("metadata") or {}).get("name", "")),
+                    _org_of(obj),
+                )
+            )
     elif args.kind and args.names:
         kind = resolve_kind(args.kind).__name__
         targets = [(kind, n, None) for n in args.names]
@@ -229,8 +264,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
             try:
                 left = client.delete(kind, name)
                 pending = left.get("kind") == kind
-                print(f"{kind.lower()}/{name} " + ("deletion pending (finalizers)" if pending
-                                                   else "deleted"))
+                print(
+                    f"{kind.lower()}/{name} "
+                    + ("deletion pending (finalizers)" if pending else "deleted")
+                )
             except ApiError as e:
                 failed += 1
                 print(f"error: {kind}/{name}: {e.message}", file=sys.stderr)
@@ -252,16 +289,18 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     home = Path(args.home) if args.home else home_dir()
     creds = ensure_credentials(home)
-    print(mint_token(creds.key, subject=args.subject, orgs=args.orgs,
-                     ttl_seconds=args.ttl_seconds))
+    print(mint_token(creds.key, subject=args.subject, orgs=args.orgs, ttl_seconds=args.ttl_seconds))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hanzo-ml", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--server", help="control plane URL (default: $HANZO_ML_API or the "
-                   "embedded server in $HANZO_ML_HOME)")
+    p = argparse.ArgumentParser(
+        prog="hanzo-ml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--server",
+        help="control plane URL (default: $HANZO_ML_API or the embedded server in $HANZO_ML_HOME)",
+    )
     p.add_argument("--token", help="bearer token (default: $HANZO_ML_TOKEN or the token file)")
     p.add_argument("--org", help="org, sent as X-Org-Id (default: $HANZO_ML_ORG or 'default')")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -54,7 +54,9 @@ class EnvVar(Generic[T]):
 
 
 HANZO_ML_HOME = EnvVar("HANZO_ML_HOME", str, None, "State directory (default ~/.hanzo-ml).")
-HANZO_ML_API = EnvVar("HANZO_ML_API", str, None, "Control plane base URL, e.g. http://127.0.0.1:8787.")
+HANZO_ML_API = EnvVar(
+    "HANZO_ML_API", str, None, "Control plane base URL, e.g. http://127.0.0.1:8787."
+)
 HANZO_ML_TOKEN = EnvVar("HANZO_ML_TOKEN", str, None, "Bearer token (JWT) for the control plane.")
 HANZO_ML_TOKEN_FILE = EnvVar("HANZO_ML_TOKEN_FILE", str, None, "File holding the bearer token.")
 HANZO_ML_ORG = EnvVar("HANZO_ML_ORG", str, None, "Org sent as X-Org-Id; namespace tenant-<org>.")
@@ -62,16 +64,24 @@ HANZO_ML_NAMESPACE = EnvVar("HANZO_ML_NAMESPACE", str, None, "Namespace of the r
 HANZO_ML_JOB = EnvVar("HANZO_ML_JOB", str, None, "Name of the TrainingJob this process belongs to.")
 HANZO_ML_RUN = EnvVar("HANZO_ML_RUN", str, None, "Name of the Run this process logs to.")
 HANZO_ML_EXPERIMENT = EnvVar("HANZO_ML_EXPERIMENT", str, None, "Experiment the run belongs to.")
-HANZO_ML_PARAMS = EnvVar("HANZO_ML_PARAMS", str, None, "JSON object: the job's parameter assignment.")
+HANZO_ML_PARAMS = EnvVar(
+    "HANZO_ML_PARAMS", str, None, "JSON object: the job's parameter assignment."
+)
 HANZO_ML_SPOOL_DIR = EnvVar(
     "HANZO_ML_SPOOL_DIR", str, None, "Where the SDK spools writes while the API is unreachable."
 )
 HANZO_ML_ARTIFACTS = EnvVar(
-    "HANZO_ML_ARTIFACTS", str, None,
-    "vfs:// URI under which log_artifact stores the job's files (the job's artifacts.output).")
+    "HANZO_ML_ARTIFACTS",
+    str,
+    None,
+    "vfs:// URI under which log_artifact stores the job's files (the job's artifacts.output).",
+)
 HANZO_ML_FLUSH_TIMEOUT = EnvVar(
-    "HANZO_ML_FLUSH_TIMEOUT", float, 30.0,
-    "Seconds the SDK waits at exit to deliver buffered metrics; the rest stays spooled.")
+    "HANZO_ML_FLUSH_TIMEOUT",
+    float,
+    30.0,
+    "Seconds the SDK waits at exit to deliver buffered metrics; the rest stays spooled.",
+)
 HANZO_ML_LOCAL_GPUS = EnvVar(
     "HANZO_ML_LOCAL_GPUS",
     int,

@@ -55,11 +55,18 @@ def hanzo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def start_control_plane(home: Path, **overrides: Any) -> tuple[ControlPlane, uvicorn.Server,
-                                                                threading.Thread]:
+def start_control_plane(
+    home: Path, **overrides: Any
+) -> tuple[ControlPlane, uvicorn.Server, threading.Thread]:
     srv = build_embedded_app(home, port=free_port(), **overrides)
-    config = uvicorn.Config(srv.app, host="127.0.0.1", port=srv.settings.port, log_level="warning",
-                            lifespan="on", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        srv.app,
+        host="127.0.0.1",
+        port=srv.settings.port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -95,8 +102,9 @@ def control_plane_with_controller(hanzo_home: Path) -> Iterator[ControlPlane]:
         thread.join(timeout=15)
 
 
-def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05,
-             message: str = "condition") -> Any:
+def wait_for(
+    predicate: Any, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -18,7 +18,8 @@ LABEL_EXPERIMENT = "hanzo.ai/experiment"
 def _runs_to_experiment(run: dict[str, Any]) -> list[Key]:
     meta = run.get("metadata") or {}
     exp = (meta.get("labels") or {}).get(LABEL_EXPERIMENT) or (run.get("spec") or {}).get(
-        "experiment")
+        "experiment"
+    )
     return [Key("Experiment", meta["namespace"], exp)] if exp and meta.get("namespace") else []
 
 
@@ -46,15 +47,19 @@ class ExperimentReconciler:
         exp = self.store.get(key.kind, key.namespace, key.name)
         if exp["metadata"].get("deletionTimestamp"):
             return None
-        runs = self.store.list("Run", key.namespace,
-                               label_selector=f"{LABEL_EXPERIMENT}={key.name}").items
+        runs = self.store.list(
+            "Run", key.namespace, label_selector=f"{LABEL_EXPERIMENT}={key.name}"
+        ).items
         status = copy.deepcopy(exp.get("status") or {})
         gen = exp["metadata"].get("generation")
         status["phase"] = "Running"
         status["runs"] = len(runs)
         objective = exp["spec"].get("objective")
-        best = best_run(runs, objective["metric"], objective.get("goal", "maximize")) \
-            if objective else None
+        best = (
+            best_run(runs, objective["metric"], objective.get("goal", "maximize"))
+            if objective
+            else None
+        )
         if best:
             status["bestRun"] = best
         else:

@@ -39,11 +39,18 @@ class ModelReconciler:
         status["phase"] = "Available" if versions or spec.get("artifact") else "Pending"
         status["observedGeneration"] = gen
         ready = status["phase"] == "Available"
-        set_condition(status, "Ready", ready, "HasVersions" if ready else "NoVersions",
-                      f"{len(versions)} versions", generation=gen)
+        set_condition(
+            status,
+            "Ready",
+            ready,
+            "HasVersions" if ready else "NoVersions",
+            f"{len(versions)} versions",
+            generation=gen,
+        )
         set_condition(status, "Synced", True, "Reconciled", "", generation=gen)
-        set_condition(status, "Available", ready, "Registered" if ready else "NoVersions", "",
-                      generation=gen)
+        set_condition(
+            status, "Available", ready, "Registered" if ready else "NoVersions", "", generation=gen
+        )
         write_status(self.store, model, status)
         return None
 

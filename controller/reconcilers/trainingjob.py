@@ -49,12 +49,18 @@ def _parse_ts(ts: str | None) -> float | None:
     if not ts:
         return None
     try:
-        return datetime.strptime(ts.rstrip("Z")[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(
-            tzinfo=UTC).timestamp()
+        return (
+            datetime.strptime(ts.rstrip("Z")[:26], "%Y-%m-%dT%H:%M:%S.%f")
+            .replace(tzinfo=UTC)
+            .timestamp()
+        )
     except ValueError:
         try:
-            return datetime.strptime(ts.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S").replace(
-                tzinfo=UTC).timestamp()
+            return (
+                datetime.strptime(ts.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S")
+                .replace(tzinfo=UTC)
+                .timestamp()
+            )
         except ValueError:
             return None
 
@@ -64,8 +70,11 @@ def _gpu_request(spec: dict[str, Any]) -> int:
     for part in ("master", "workers", "parameterServer"):
         group = spec.get(part) or {}
         res = group.get("resources") or {}
-        want = (res.get("limits") or {}).get("nvidia.com/gpu") or \
-            (res.get("requests") or {}).get("nvidia.com/gpu") or "0"
+        want = (
+            (res.get("limits") or {}).get("nvidia.com/gpu")
+            or (res.get("requests") or {}).get("nvidia.com/gpu")
+            or "0"
+        )
         try:
             total += int(float(want)) * int(group.get("replicas", 1 if part == "workers" else 0))
         except ValueError:
@@ -84,8 +93,15 @@ class TrainingJobReconciler:
     kind = "TrainingJob"
     watches: list[Any] = []
 
-    def __init__(self, store: Store, runtime: Runtime, *, jobs_dir: Path,
-                 access_env: AccessEnv, tracking: TrackingStore | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        *,
+        jobs_dir: Path,
+        access_env: AccessEnv,
+        tracking: TrackingStore | None = None,
+    ) -> None:
         self.store = store
         self.tracking = tracking
         self.runtime = runtime
@@ -102,26 +118,43 @@ class TrainingJobReconciler:
         meta = job["metadata"]
         ns = meta["namespace"]
         try:
-            self.store.create({"apiVersion": "hanzo.ai/v1", "kind": "Experiment",
-                               "metadata": {"name": experiment, "namespace": ns},
-                               "spec": {"description": "created for a TrainingJob"}})
+            self.store.create(
+                {
+                    "apiVersion": "hanzo.ai/v1",
+                    "kind": "Experiment",
+                    "metadata": {"name": experiment, "namespace": ns},
+                    "spec": {"description": "created for a TrainingJob"},
+                }
+            )
         except AlreadyExists:
             pass
         exp = self.store.get("Experiment", ns, experiment)
         run_name = meta["name"]
         try:
-            self.store.create({
-                "apiVersion": "hanzo.ai/v1", "kind": "Run",
-                "metadata": {"name": run_name, "namespace": ns,
-                             "labels": {LABEL_EXPERIMENT: experiment, LABEL_JOB: meta["name"]},
-                             "ownerReferences": [{"apiVersion": "hanzo.ai/v1",
-                                                  "kind": "Experiment", "name": experiment,
-                                                  "uid": exp["metadata"]["uid"]}]},
-                "spec": {"experiment": experiment,
-                         "source": {"kind": "TrainingJob", "name": meta["name"]},
-                         "params": {k: str(v) for k, v in
-                                    (job["spec"].get("params") or {}).items()}},
-            })
+            self.store.create(
+                {
+                    "apiVersion": "hanzo.ai/v1",
+                    "kind": "Run",
+                    "metadata": {
+                        "name": run_name,
+                        "namespace": ns,
+                        "labels": {LABEL_EXPERIMENT: experiment, LABEL_JOB: meta["name"]},
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "hanzo.ai/v1",
+                                "kind": "Experiment",
+                                "name": experiment,
+                                "uid": exp["metadata"]["uid"],
+                            }
+                        ],
+                    },
+                    "spec": {
+                        "experiment": experiment,
+                        "source": {"kind": "TrainingJob", "name": meta["name"]},
+                        "params": {k: str(v) for k, v in (job["spec"].get("params") or {}).items()},
+                    },
+                }
+            )
         except AlreadyExists:
             pass
         return run_name
@@ -158,8 +191,9 @@ class TrainingJobReconciler:
         if self.tracking is None or not run:
             return
         experiment = (job["spec"].get("experiment") or {}).get("name") or DEFAULT_EXPERIMENT
-        self.tracking.ingest_spool_dir(self.spool_dir(job), job["metadata"]["namespace"],
-                                       experiment, run)
+        self.tracking.ingest_spool_dir(
+            self.spool_dir(job), job["metadata"]["namespace"], experiment, run
+        )
 
     def _base_env(self, job: dict[str, Any], run_name: str, experiment: str) -> dict[str, str]:
         meta, spec = job["metadata"], job["spec"]
@@ -197,8 +231,10 @@ class TrainingJobReconciler:
     def _finalize(self, job: dict[str, Any]) -> float | None:
         meta = job["metadata"]
         for launched in self.runtime.list_launched():
-            if (launched.namespace, launched.name) == (meta["namespace"], meta["name"]) and \
-                    launched.uid.startswith(meta["uid"]):
+            if (launched.namespace, launched.name) == (
+                meta["namespace"],
+                meta["name"],
+            ) and launched.uid.startswith(meta["uid"]):
                 self.runtime.cleanup(launched)
         if FINALIZER in meta.get("finalizers", []):
             job = copy.deepcopy(job)
@@ -222,8 +258,9 @@ class TrainingJobReconciler:
         self.store.delete(job["kind"], job["metadata"]["namespace"], job["metadata"]["name"])
         return None
 
-    def _finish(self, job: dict[str, Any], status: dict[str, Any], phase: str, reason: str,
-                message: str) -> float | None:
+    def _finish(
+        self, job: dict[str, Any], status: dict[str, Any], phase: str, reason: str, message: str
+    ) -> float | None:
         gen = job["metadata"].get("generation")
         status["phase"] = phase
         status.setdefault("completionTime", now_iso())
@@ -248,10 +285,14 @@ class TrainingJobReconciler:
         gpus = _gpu_request(spec)
         if gpus and gpus > self.runtime.capacity().gpus:
             return self._finish(
-                job, status, "Failed", "Unschedulable",
+                job,
+                status,
+                "Failed",
+                "Unschedulable",
                 f"the job requests {gpus} nvidia.com/gpu but this runtime has "
                 f"{self.runtime.capacity().gpus}; remove the GPU request or run on a cluster "
-                "with GPUs")
+                "with GPUs",
+            )
 
         experiment = (spec.get("experiment") or {}).get("name") or DEFAULT_EXPERIMENT
         if not status.get("runName"):
@@ -263,9 +304,15 @@ class TrainingJobReconciler:
         if not status.get("phase"):
             status["phase"] = "Creating"
         if spec.get("image"):
-            set_condition(status, "Synced", True, "LocalRuntime",
-                          f"image {spec['image']} is recorded but not pulled: the local runtime "
-                          "runs spec.command with this machine's Python", generation=gen)
+            set_condition(
+                status,
+                "Synced",
+                True,
+                "LocalRuntime",
+                f"image {spec['image']} is recorded but not pulled: the local runtime "
+                "runs spec.command with this machine's Python",
+                generation=gen,
+            )
         else:
             set_condition(status, "Synced", True, "Reconciled", "", generation=gen)
         status["observedGeneration"] = gen
@@ -278,9 +325,12 @@ class TrainingJobReconciler:
             return self._cancel(job, status, rkey)
         replicas = self.runtime.status(rkey)
         if replicas is None or len(replicas) < len(planned):
-            specs = build_replicas(spec=spec, endpoints=status["endpoints"],
-                                   workdir=self.workdir(job),
-                                   base_env=self._base_env(job, status["runName"], experiment))
+            specs = build_replicas(
+                spec=spec,
+                endpoints=status["endpoints"],
+                workdir=self.workdir(job),
+                base_env=self._base_env(job, status["runName"], experiment),
+            )
             self.runtime.launch(rkey, specs)
             replicas = self.runtime.status(rkey) or []
             status.setdefault("startTime", now_iso())
@@ -289,8 +339,13 @@ class TrainingJobReconciler:
         started = _parse_ts(status.get("startTime"))
         if deadline and started and time.time() - started > deadline:
             self.runtime.terminate(rkey, grace_seconds=TERMINATE_GRACE_SECONDS)
-            return self._finish(job, status, "Failed", "DeadlineExceeded",
-                                f"the job ran longer than activeDeadlineSeconds={deadline}")
+            return self._finish(
+                job,
+                status,
+                "Failed",
+                "DeadlineExceeded",
+                f"the job ran longer than activeDeadlineSeconds={deadline}",
+            )
         return self._observe(job, status, rkey, replicas)
 
     def _cancel(self, job: dict[str, Any], status: dict[str, Any], rkey: JobKey) -> float | None:
@@ -299,9 +354,14 @@ class TrainingJobReconciler:
             self.runtime.terminate(rkey, grace_seconds=TERMINATE_GRACE_SECONDS)
             status["replicaStatuses"] = self._replica_statuses(replicas)
             status["workersReady"] = 0
-            set_condition(status, "Ready", False, "Cancelling",
-                          "SIGTERM sent to every replica", generation=job["metadata"].get(
-                              "generation"))
+            set_condition(
+                status,
+                "Ready",
+                False,
+                "Cancelling",
+                "SIGTERM sent to every replica",
+                generation=job["metadata"].get("generation"),
+            )
             write_status(self.store, job, status)
             return 0.2
         status["replicaStatuses"] = self._replica_statuses(replicas)
@@ -320,8 +380,13 @@ class TrainingJobReconciler:
             out.append(item)
         return out
 
-    def _observe(self, job: dict[str, Any], status: dict[str, Any], rkey: JobKey,
-                 replicas: list[ReplicaStatus]) -> float | None:
+    def _observe(
+        self,
+        job: dict[str, Any],
+        status: dict[str, Any],
+        rkey: JobKey,
+        replicas: list[ReplicaStatus],
+    ) -> float | None:
         spec = job["spec"]
         gen = job["metadata"].get("generation")
         status["replicaStatuses"] = self._replica_statuses(replicas)
@@ -339,9 +404,15 @@ class TrainingJobReconciler:
                 status["restarts"] = restarts + 1
                 status["endpoints"] = allocate_endpoints(plan_replicas(spec))
                 status["phase"] = "Creating"
-                set_condition(status, "Ready", False, "Restarting",
-                              f"{name} exited with code {first.exit_code}; restart "
-                              f"{restarts + 1} of {spec.get('backoffLimit')}", generation=gen)
+                set_condition(
+                    status,
+                    "Ready",
+                    False,
+                    "Restarting",
+                    f"{name} exited with code {first.exit_code}; restart "
+                    f"{restarts + 1} of {spec.get('backoffLimit')}",
+                    generation=gen,
+                )
                 write_status(self.store, job, status)
                 return 0.0
             self.runtime.terminate(rkey, grace_seconds=TERMINATE_GRACE_SECONDS)
@@ -356,18 +427,31 @@ class TrainingJobReconciler:
         masters = [r for r in replicas if r.replica_type == "Master"]
         deciders = masters or [r for r in replicas if r.replica_type == "Worker"]
         if deciders and all(r.state == "Succeeded" for r in deciders):
-            return self._finish(job, status, "Succeeded", "Succeeded",
-                                "every replica that decides success exited 0")
+            return self._finish(
+                job, status, "Succeeded", "Succeeded", "every replica that decides success exited 0"
+            )
 
         planned = len(plan_replicas(spec))
         if status["workersReady"] + sum(1 for r in replicas if r.state == "Succeeded") >= planned:
             status["phase"] = "Running"
-            set_condition(status, "Ready", True, "AllReplicasRunning",
-                          f"{status['workersReady']}/{planned} replicas running", generation=gen)
+            set_condition(
+                status,
+                "Ready",
+                True,
+                "AllReplicasRunning",
+                f"{status['workersReady']}/{planned} replicas running",
+                generation=gen,
+            )
         else:
             status["phase"] = "Creating"
-            set_condition(status, "Ready", False, "Starting",
-                          f"{status['workersReady']}/{planned} replicas running", generation=gen)
+            set_condition(
+                status,
+                "Ready",
+                False,
+                "Starting",
+                f"{status['workersReady']}/{planned} replicas running",
+                generation=gen,
+            )
         set_condition(status, "Available", False, "InProgress", "", generation=gen)
         written = write_status(self.store, job, status)
         self._mirror_run(written, status)

@@ -82,8 +82,12 @@ class ClientConfig:
                 tok = Path(token_file).read_text().strip()
             except OSError:
                 tok = ""
-        return cls(base_url=url.rstrip("/"), token=tok, org=org or HANZO_ML_ORG.get() or DEFAULT_ORG,
-                   timeout=timeout)
+        return cls(
+            base_url=url.rstrip("/"),
+            token=tok,
+            org=org or HANZO_ML_ORG.get() or DEFAULT_ORG,
+            timeout=timeout,
+        )
 
     def headers(self) -> dict[str, str]:
         h = {"X-Org-Id": self.org, "Accept": "application/json"}
@@ -159,14 +163,20 @@ class Calls:
         return Req("GET", object_path(kind, name))
 
     @staticmethod
-    def list(kind: str, *, label_selector: str | None = None, limit: int | None = None,
-             continue_token: str | None = None) -> Req:
+    def list(
+        kind: str,
+        *,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> Req:
         params = {"labelSelector": label_selector, "limit": limit, "continue": continue_token}
         return Req("GET", object_path(kind), params={k: v for k, v in params.items() if v})
 
     @staticmethod
-    def watch(kind: str, *, resource_version: str | None = None,
-              label_selector: str | None = None) -> Req:
+    def watch(
+        kind: str, *, resource_version: str | None = None, label_selector: str | None = None
+    ) -> Req:
         params: dict[str, Any] = {"watch": "true"}
         if resource_version:
             params["resourceVersion"] = resource_version
@@ -176,8 +186,9 @@ class Calls:
 
     @staticmethod
     def replace(obj: dict[str, Any]) -> Req:
-        return Req("PUT", object_path(str(obj.get("kind", "")), str(_meta(obj).get("name"))),
-                   json=obj)
+        return Req(
+            "PUT", object_path(str(obj.get("kind", "")), str(_meta(obj).get("name"))), json=obj
+        )
 
     @staticmethod
     def patch(kind: str, name: str, patch: dict[str, Any]) -> Req:
@@ -189,6 +200,12 @@ class Calls:
         return Req("DELETE", object_path(kind, name), params=params)
 
     @staticmethod
-    def action(kind: str, name: str, action: str, body: Any = None, method: str = "POST",
-               params: dict[str, Any] | None = None) -> Req:
+    def action(
+        kind: str,
+        name: str,
+        action: str,
+        body: Any = None,
+        method: str = "POST",
+        params: dict[str, Any] | None = None,
+    ) -> Req:
         return Req(method, object_path(kind, name, action), params=params, json=body)

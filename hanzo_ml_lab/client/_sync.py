@@ -112,7 +112,9 @@ class Client:
     def patch(self, kind: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         return self._obj(Calls.patch(kind, name, patch))
 
-    def delete(self, kind: str, name: str, *, resource_version: str | None = None) -> dict[str, Any]:
+    def delete(
+        self, kind: str, name: str, *, resource_version: str | None = None
+    ) -> dict[str, Any]:
         return self._obj(Calls.delete(kind, name, resource_version=resource_version))
 
     def apply(self, obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:

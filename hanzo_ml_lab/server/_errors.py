@@ -49,7 +49,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return status_response(NotFound(f"no route for this path ({exc.detail})"))
         err = ApiError(str(exc.detail))
-        body = err.to_status() | {"code": exc.status_code, "reason": _REASONS.get(exc.status_code, "")}
+        body = err.to_status() | {
+            "code": exc.status_code,
+            "reason": _REASONS.get(exc.status_code, ""),
+        }
         return JSONResponse(body, status_code=exc.status_code)
 
 

@@ -57,11 +57,15 @@ def _write_private(path: Path, data: str) -> None:
     os.chmod(path, 0o600)
 
 
-def mint_token(
-    key: str, *, subject: str, orgs: list[str], ttl_seconds: int | None = None
-) -> str:
+def mint_token(key: str, *, subject: str, orgs: list[str], ttl_seconds: int | None = None) -> str:
     now = int(time.time())
-    claims: dict[str, Any] = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "orgs": orgs, "iat": now}
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": subject,
+        "orgs": orgs,
+        "iat": now,
+    }
     if ttl_seconds is not None:
         claims["exp"] = now + ttl_seconds
     return jwt.encode(claims, key, algorithm=ALGORITHM)
@@ -135,7 +139,9 @@ def get_tenant(request: Request) -> TenantContext:
             )
     namespace = tenant_namespace(org)
     if "*" not in orgs and org not in orgs:
-        raise Forbidden(f"X-Org-Id: unknown org {org!r} for this token (member of: {', '.join(orgs)})")
+        raise Forbidden(
+            f"X-Org-Id: unknown org {org!r} for this token (member of: {', '.join(orgs)})"
+        )
     return TenantContext(org=org, namespace=namespace, subject=str(claims.get("sub", "")))
 
 

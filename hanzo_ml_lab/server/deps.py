@@ -11,8 +11,15 @@ from hanzo_ml_lab.api.errors import BadRequest, Cause, Forbidden, Invalid
 from hanzo_ml_lab.server.auth import Tenant, TenantContext, get_tenant
 from hanzo_ml_lab.store import Store
 
-__all__ = ["StoreDep", "Tenant", "TenantContext", "admit", "check_vfs_uris", "get_store",
-           "get_tenant"]
+__all__ = [
+    "StoreDep",
+    "Tenant",
+    "TenantContext",
+    "admit",
+    "check_vfs_uris",
+    "get_store",
+    "get_tenant",
+]
 
 
 def get_store(request: Request) -> Store:
@@ -30,7 +37,9 @@ def check_vfs_uris(obj: Any, namespace: str) -> None:
         raise Forbidden("; ".join(f"{c.field}: {c.message}" for c in causes), causes=causes)
 
 
-def admit(obj: dict[str, Any], kind: str, tenant: TenantContext, *, name: str | None = None) -> dict[str, Any]:
+def admit(
+    obj: dict[str, Any], kind: str, tenant: TenantContext, *, name: str | None = None
+) -> dict[str, Any]:
     """Check an object a client sent for ``kind`` in ``tenant``; return its validated wire form.
 
     The namespace is the tenant's (a different one is refused, not silently moved), status is
@@ -46,7 +55,9 @@ def admit(obj: dict[str, Any], kind: str, tenant: TenantContext, *, name: str | 
     if meta is None:
         meta = obj["metadata"] = {}
     if not isinstance(meta, dict):
-        raise Invalid("metadata: must be an object", causes=[Cause("metadata", "must be an object")])
+        raise Invalid(
+            "metadata: must be an object", causes=[Cause("metadata", "must be an object")]
+        )
     ns = meta.get("namespace")
     if ns not in (None, "", tenant.namespace):
         raise Forbidden(
@@ -62,8 +73,10 @@ def admit(obj: dict[str, Any], kind: str, tenant: TenantContext, *, name: str | 
         meta["name"] = name
     elif not meta.get("name") and not meta.get("generateName"):
         raise Invalid(
-            f'{kind} is invalid: metadata.name: Required value: name or generateName is required',
-            causes=[Cause("metadata.name", "name or generateName is required", "FieldValueRequired")],
+            f"{kind} is invalid: metadata.name: Required value: name or generateName is required",
+            causes=[
+                Cause("metadata.name", "name or generateName is required", "FieldValueRequired")
+            ],
         )
     obj = {k: v for k, v in obj.items() if k != "status"}
     obj["kind"] = kind
@@ -71,4 +84,3 @@ def admit(obj: dict[str, Any], kind: str, tenant: TenantContext, *, name: str | 
     wire = model.to_wire()
     check_vfs_uris(wire, tenant.namespace)
     return wire
-

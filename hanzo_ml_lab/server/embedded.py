@@ -58,7 +58,8 @@ def _lock_home(home: Path) -> int:
             pass
         raise HomeInUse(
             f"another hanzo-ml control plane is serving {home}{info}; use it, stop it, or "
-            "pick another HANZO_ML_HOME") from None
+            "pick another HANZO_ML_HOME"
+        ) from None
     return fd
 
 
@@ -99,8 +100,12 @@ def build_embedded_app(
         shutdown.append(stop_controller)
 
     async def write_info(app: FastAPI) -> None:
-        info = {"url": f"http://{_url_host(host)}:{settings.port}", "pid": os.getpid(),
-                "tokenFile": str(creds.token_path), "home": str(home)}
+        info = {
+            "url": f"http://{_url_host(host)}:{settings.port}",
+            "pid": os.getpid(),
+            "tokenFile": str(creds.token_path),
+            "home": str(home),
+        }
         path = server_info_path(home)
         path.write_text(json.dumps(info))
         os.chmod(path, 0o600)
@@ -115,8 +120,9 @@ def build_embedded_app(
         store.close()
         os.close(lock_fd)
 
-    app = create_app(settings, store, on_startup=[*startup, write_info],
-                     on_shutdown=[remove_info, *shutdown])
+    app = create_app(
+        settings, store, on_startup=[*startup, write_info], on_shutdown=[remove_info, *shutdown]
+    )
     return EmbeddedServer(app=app, settings=settings, store=store, token_path=creds.token_path)
 
 
@@ -124,8 +130,14 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def serve(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8787,
-          run_controller: bool = False, log_level: str = "info") -> None:
+def serve(
+    home: Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    run_controller: bool = False,
+    log_level: str = "info",
+) -> None:
     """Run the embedded control plane in the foreground until interrupted."""
     try:
         srv = build_embedded_app(home, host=host, port=port, run_controller=run_controller)
@@ -134,7 +146,9 @@ def serve(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8787
     url = f"http://{_url_host(host)}:{srv.settings.port}"
     print(f"hanzo-ml control plane: {url}", flush=True)
     print(f"  state:  {srv.settings.home}", flush=True)
-    print(f"  token:  {srv.token_path}  (export HANZO_ML_TOKEN=$(cat {srv.token_path}))",
-          flush=True)
-    uvicorn.run(srv.app, host=host, port=srv.settings.port, log_level=log_level,
-                timeout_graceful_shutdown=3)
+    print(
+        f"  token:  {srv.token_path}  (export HANZO_ML_TOKEN=$(cat {srv.token_path}))", flush=True
+    )
+    uvicorn.run(
+        srv.app, host=host, port=srv.settings.port, log_level=log_level, timeout_graceful_shutdown=3
+    )

@@ -47,14 +47,13 @@ from typing import Any
 from hanzo_ml_lab.api.errors import AlreadyExists, Invalid, NotFound
 from hanzo_ml_lab.client import Client, ClientConfig
 from hanzo_ml_lab.env import (
+    HANZO_ML_ARTIFACTS,
     HANZO_ML_EXPERIMENT,
+    HANZO_ML_FLUSH_TIMEOUT,
     HANZO_ML_NAMESPACE,
     HANZO_ML_PARAMS,
     HANZO_ML_RUN,
-    HANZO_ML_ARTIFACTS,
-    HANZO_ML_FLUSH_TIMEOUT,
     HANZO_ML_SPOOL_DIR,
-    EnvVar,
     home_dir,
 )
 

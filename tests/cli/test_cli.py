@@ -12,19 +12,25 @@ import pytest
 import yaml
 
 from hanzo_ml_lab.api import parse_object
-
 from tests.conftest import ControlPlane
 
 EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
 
 
-def hanzo_ml(cp: ControlPlane, *args: str, stdin: str | None = None,
-             org: str | None = None) -> subprocess.CompletedProcess[str]:
+def hanzo_ml(
+    cp: ControlPlane, *args: str, stdin: str | None = None, org: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HANZO_ML_API": cp.url, "HANZO_ML_TOKEN": cp.owner_token}
     if org:
         env["HANZO_ML_ORG"] = org
-    return subprocess.run([sys.executable, "-m", "hanzo_ml_lab.cli", *args], input=stdin,
-                          capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "hanzo_ml_lab.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def test_every_hip_example_applies_and_comes_back(control_plane: ControlPlane) -> None:
@@ -35,18 +41,29 @@ def test_every_hip_example_applies_and_comes_back(control_plane: ControlPlane) -
         assert r.returncode == 0, (f, r.stderr)
         assert "created" in r.stdout
         doc = yaml.safe_load(f.read_text())
-        got = hanzo_ml(control_plane, "get", doc["kind"], doc["metadata"]["name"], "-o", "json",
-                       org=doc["metadata"]["namespace"].removeprefix("tenant-"))
+        got = hanzo_ml(
+            control_plane,
+            "get",
+            doc["kind"],
+            doc["metadata"]["name"],
+            "-o",
+            "json",
+            org=doc["metadata"]["namespace"].removeprefix("tenant-"),
+        )
         assert got.returncode == 0, got.stderr
         back = json.loads(got.stdout)
         assert back["spec"] == parse_object(doc).to_wire()["spec"], f.name
 
 
-def test_apply_twice_reports_unchanged_then_configured(control_plane: ControlPlane,
-                                                       tmp_path: Path) -> None:
-    doc = {"apiVersion": "hanzo.ai/v1", "kind": "Experiment",
-           "metadata": {"name": "exp", "namespace": "tenant-acme"},
-           "spec": {"description": "one"}}
+def test_apply_twice_reports_unchanged_then_configured(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    doc = {
+        "apiVersion": "hanzo.ai/v1",
+        "kind": "Experiment",
+        "metadata": {"name": "exp", "namespace": "tenant-acme"},
+        "spec": {"description": "one"},
+    }
     f = tmp_path / "exp.yaml"
     f.write_text(yaml.safe_dump(doc))
     assert "created" in hanzo_ml(control_plane, "apply", "-f", str(f)).stdout
@@ -59,7 +76,8 @@ def test_apply_twice_reports_unchanged_then_configured(control_plane: ControlPla
 def test_apply_reads_several_documents_from_stdin(control_plane: ControlPlane) -> None:
     docs = "\n---\n".join(
         yaml.safe_dump({"kind": "Experiment", "metadata": {"name": f"e{i}"}, "spec": {}})
-        for i in range(3))
+        for i in range(3)
+    )
     r = hanzo_ml(control_plane, "apply", "-f", "-", stdin=docs, org="acme")
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("created") == 3
@@ -67,8 +85,9 @@ def test_apply_reads_several_documents_from_stdin(control_plane: ControlPlane) -
 
 @pytest.mark.parametrize("kind", ["Experiment", "experiment", "experiments", "mlx"])
 def test_get_accepts_kind_plural_and_short_name(control_plane: ControlPlane, kind: str) -> None:
-    control_plane.client("acme").create({"kind": "Experiment", "metadata": {"name": "seen"},
-                                         "spec": {}})
+    control_plane.client("acme").create(
+        {"kind": "Experiment", "metadata": {"name": "seen"}, "spec": {}}
+    )
     r = hanzo_ml(control_plane, "get", kind, org="acme")
     assert r.returncode == 0, r.stderr
     header, row = r.stdout.splitlines()[:2]
@@ -78,9 +97,16 @@ def test_get_accepts_kind_plural_and_short_name(control_plane: ControlPlane, kin
 
 def test_get_yaml_describe_and_delete(control_plane: ControlPlane) -> None:
     control_plane.client("acme").create(
-        {"kind": "TrainingJob", "metadata": {"name": "j1"},
-         "spec": {"framework": "pytorch", "command": ["python", "t.py"],
-                  "workers": {"replicas": 2}}})
+        {
+            "kind": "TrainingJob",
+            "metadata": {"name": "j1"},
+            "spec": {
+                "framework": "pytorch",
+                "command": ["python", "t.py"],
+                "workers": {"replicas": 2},
+            },
+        }
+    )
     out = hanzo_ml(control_plane, "get", "mlj", "j1", "-o", "yaml", org="acme")
     assert yaml.safe_load(out.stdout)["spec"]["workers"]["replicas"] == 2
     desc = hanzo_ml(control_plane, "describe", "mlj", "j1", org="acme")
@@ -92,11 +118,14 @@ def test_get_yaml_describe_and_delete(control_plane: ControlPlane) -> None:
     assert "not found" in missing.stderr.lower()
 
 
-def test_bad_input_prints_a_message_not_a_traceback(control_plane: ControlPlane,
-                                                    tmp_path: Path) -> None:
+def test_bad_input_prints_a_message_not_a_traceback(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("kind: TrainingJob\nmetadata: {name: x}\nspec: {framework: pytorch,"
-                   " command: [python], workers: {replicas: 0}}\n")
+    bad.write_text(
+        "kind: TrainingJob\nmetadata: {name: x}\nspec: {framework: pytorch,"
+        " command: [python], workers: {replicas: 0}}\n"
+    )
     r = hanzo_ml(control_plane, "apply", "-f", str(bad), org="acme")
     assert r.returncode == 1
     assert "spec.workers.replicas" in r.stderr
@@ -110,8 +139,12 @@ def test_bad_input_prints_a_message_not_a_traceback(control_plane: ControlPlane,
 
 
 def test_crds_command_writes_the_committed_files(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "hanzo_ml_lab.cli", "crds", "--out", str(tmp_path)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "hanzo_ml_lab.cli", "crds", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     committed = Path(__file__).parents[2] / "controller" / "crds"
     written = sorted(p.name for p in tmp_path.iterdir())

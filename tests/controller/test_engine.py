@@ -78,12 +78,15 @@ class Recorder:
 
 
 def _exp(name: str) -> dict[str, Any]:
-    return {"apiVersion": "hanzo.ai/v1", "kind": "Experiment",
-            "metadata": {"name": name, "namespace": "tenant-acme"}, "spec": {}}
+    return {
+        "apiVersion": "hanzo.ai/v1",
+        "kind": "Experiment",
+        "metadata": {"name": name, "namespace": "tenant-acme"},
+        "spec": {},
+    }
 
 
-def test_engine_retries_ordinary_errors_and_never_runs_a_key_twice_at_once(
-        tmp_path: Path) -> None:
+def test_engine_retries_ordinary_errors_and_never_runs_a_key_twice_at_once(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     rec = Recorder(fail_times=3)
     engine = Engine(store, [rec], workers=4, resync_seconds=3600)
@@ -92,10 +95,12 @@ def test_engine_retries_ordinary_errors_and_never_runs_a_key_twice_at_once(
     try:
         store.create(_exp("e"))
         for i in range(20):
-            store.update({**store.get("Experiment", "tenant-acme", "e"),
-                          "spec": {"description": str(i)}})
-        wait_for(lambda: rec.fail_times == 0 and len(rec.calls) >= 4, 10,
-                 message="retries to run out")
+            store.update(
+                {**store.get("Experiment", "tenant-acme", "e"), "spec": {"description": str(i)}}
+            )
+        wait_for(
+            lambda: rec.fail_times == 0 and len(rec.calls) >= 4, 10, message="retries to run out"
+        )
         time.sleep(0.2)
         assert rec.max_concurrent == 1
     finally:
@@ -121,13 +126,27 @@ def test_permanent_errors_are_not_retried(tmp_path: Path) -> None:
 def test_reconciling_a_converged_object_writes_nothing(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     store.create(_exp("e"))
-    store.create({"apiVersion": "hanzo.ai/v1", "kind": "Model",
-                  "metadata": {"name": "m", "namespace": "tenant-acme"},
-                  "spec": {"framework": "sklearn", "versions": [
-                      {"name": "v1", "artifact": "vfs://tenant-acme/m/v1",
-                       "createdAt": "2026-01-01T00:00:00Z"}]}})
-    for rec, kind, name in ((ExperimentReconciler(store), "Experiment", "e"),
-                            (ModelReconciler(store), "Model", "m")):
+    store.create(
+        {
+            "apiVersion": "hanzo.ai/v1",
+            "kind": "Model",
+            "metadata": {"name": "m", "namespace": "tenant-acme"},
+            "spec": {
+                "framework": "sklearn",
+                "versions": [
+                    {
+                        "name": "v1",
+                        "artifact": "vfs://tenant-acme/m/v1",
+                        "createdAt": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            },
+        }
+    )
+    for rec, kind, name in (
+        (ExperimentReconciler(store), "Experiment", "e"),
+        (ModelReconciler(store), "Model", "m"),
+    ):
         rec.reconcile(Key(kind, "tenant-acme", name))
         after_first = store.current_resource_version()
         rec.reconcile(Key(kind, "tenant-acme", name))
@@ -147,12 +166,25 @@ def test_a_child_change_wakes_its_owner(tmp_path: Path) -> None:
         exp = store.create(_exp("owner"))
         wait_for(lambda: len(rec.calls) >= 1, 5, message="initial reconcile")
         before = len(rec.calls)
-        store.create({"apiVersion": "hanzo.ai/v1", "kind": "Run",
-                      "metadata": {"name": "r", "namespace": "tenant-acme",
-                                   "ownerReferences": [{"apiVersion": "hanzo.ai/v1",
-                                                        "kind": "Experiment", "name": "owner",
-                                                        "uid": exp["metadata"]["uid"]}]},
-                      "spec": {}})
+        store.create(
+            {
+                "apiVersion": "hanzo.ai/v1",
+                "kind": "Run",
+                "metadata": {
+                    "name": "r",
+                    "namespace": "tenant-acme",
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "hanzo.ai/v1",
+                            "kind": "Experiment",
+                            "name": "owner",
+                            "uid": exp["metadata"]["uid"],
+                        }
+                    ],
+                },
+                "spec": {},
+            }
+        )
         wait_for(lambda: len(rec.calls) > before, 5, message="owner requeued by its child")
     finally:
         engine.stop()

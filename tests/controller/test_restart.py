@@ -33,8 +33,19 @@ class PlaneProcess:
     def start(self) -> None:
         log = open(self.home.parent / f"plane-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hanzo_ml_lab.cli", "serve", "--home", str(self.home),
-             "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "hanzo_ml_lab.cli",
+                "serve",
+                "--home",
+                str(self.home),
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
         def healthy() -> bool:
             try:
@@ -59,8 +70,11 @@ class PlaneProcess:
 
     def http(self) -> httpx.Client:
         token = (self.home / "token").read_text().strip()
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"Authorization": f"Bearer {token}", "X-Org-Id": "acme"})
+        return httpx.Client(
+            base_url=self.url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}", "X-Org-Id": "acme"},
+        )
 
 
 @pytest.fixture
@@ -73,17 +87,28 @@ def plane(tmp_path: Path) -> Iterator[PlaneProcess]:
         p.stop()
 
 
-def test_sigkilled_control_plane_readopts_the_running_job(plane: PlaneProcess,
-                                                          tmp_path: Path) -> None:
+def test_sigkilled_control_plane_readopts_the_running_job(
+    plane: PlaneProcess, tmp_path: Path
+) -> None:
     gate = tmp_path / "gate"
-    code = (f"import os, time, pathlib\nprint('started', os.getpid(), flush=True)\n"
-            f"while not pathlib.Path({str(gate)!r}).exists():\n    time.sleep(0.05)\n"
-            "print('finishing', flush=True)\n")
+    code = (
+        f"import os, time, pathlib\nprint('started', os.getpid(), flush=True)\n"
+        f"while not pathlib.Path({str(gate)!r}).exists():\n    time.sleep(0.05)\n"
+        "print('finishing', flush=True)\n"
+    )
     with plane.http() as http:
-        r = http.post("/v1/ml/jobs", json={
-            "kind": "TrainingJob", "metadata": {"name": "survivor"},
-            "spec": {"framework": "pytorch", "command": ["python", "-c", code],
-                     "workers": {"replicas": 2}}})
+        r = http.post(
+            "/v1/ml/jobs",
+            json={
+                "kind": "TrainingJob",
+                "metadata": {"name": "survivor"},
+                "spec": {
+                    "framework": "pytorch",
+                    "command": ["python", "-c", code],
+                    "workers": {"replicas": 2},
+                },
+            },
+        )
         assert r.status_code == 201, r.text
 
         def running() -> dict | None:
@@ -96,39 +121,72 @@ def test_sigkilled_control_plane_readopts_the_running_job(plane: PlaneProcess,
     assert all(os.path.exists(f"/proc/{p}") for p in pids), "jobs outlive the control plane"
     plane.start()
     with plane.http() as http:
-        st = wait_for(lambda: (http.get("/v1/ml/jobs/survivor").json().get("status") or {})
-                      .get("workersReady") == 2 and http.get("/v1/ml/jobs/survivor").json(),
-                      30, message="re-adopted")["status"]
+        st = wait_for(
+            lambda: (
+                (http.get("/v1/ml/jobs/survivor").json().get("status") or {}).get("workersReady")
+                == 2
+                and http.get("/v1/ml/jobs/survivor").json()
+            ),
+            30,
+            message="re-adopted",
+        )["status"]
         assert sorted(x["pid"] for x in st["replicaStatuses"]) == sorted(pids)
         gate.write_text("go")
-        done = wait_for(lambda: (http.get("/v1/ml/jobs/survivor").json().get("status") or {})
-                        .get("phase") in ("Succeeded", "Failed")
-                        and http.get("/v1/ml/jobs/survivor").json(), 30, message="finished")
+        done = wait_for(
+            lambda: (
+                (http.get("/v1/ml/jobs/survivor").json().get("status") or {}).get("phase")
+                in ("Succeeded", "Failed")
+                and http.get("/v1/ml/jobs/survivor").json()
+            ),
+            30,
+            message="finished",
+        )
         assert done["status"]["phase"] == "Succeeded", done["status"]
-        logs = [json.loads(x)["text"] for x in
-                http.get("/v1/ml/jobs/survivor/logs").text.splitlines()]
+        logs = [
+            json.loads(x)["text"] for x in http.get("/v1/ml/jobs/survivor/logs").text.splitlines()
+        ]
         assert sum("finishing" in t for t in logs) == 2
 
 
-def test_a_job_that_ends_while_the_plane_is_down_gets_its_outcome(plane: PlaneProcess,
-                                                                  tmp_path: Path) -> None:
+def test_a_job_that_ends_while_the_plane_is_down_gets_its_outcome(
+    plane: PlaneProcess, tmp_path: Path
+) -> None:
     gate = tmp_path / "gate"
-    code = (f"import pathlib, sys, time\n"
-            f"while not pathlib.Path({str(gate)!r}).exists():\n    time.sleep(0.05)\n"
-            "sys.exit(7)\n")
+    code = (
+        f"import pathlib, sys, time\n"
+        f"while not pathlib.Path({str(gate)!r}).exists():\n    time.sleep(0.05)\n"
+        "sys.exit(7)\n"
+    )
     with plane.http() as http:
-        http.post("/v1/ml/jobs", json={
-            "kind": "TrainingJob", "metadata": {"name": "ends-alone"},
-            "spec": {"framework": "pytorch", "command": ["python", "-c", code]}})
-        wait_for(lambda: (http.get("/v1/ml/jobs/ends-alone").json().get("status") or {})
-                 .get("workersReady") == 1, 30, message="running")
+        http.post(
+            "/v1/ml/jobs",
+            json={
+                "kind": "TrainingJob",
+                "metadata": {"name": "ends-alone"},
+                "spec": {"framework": "pytorch", "command": ["python", "-c", code]},
+            },
+        )
+        wait_for(
+            lambda: (
+                (http.get("/v1/ml/jobs/ends-alone").json().get("status") or {}).get("workersReady")
+                == 1
+            ),
+            30,
+            message="running",
+        )
     plane.kill9()
     gate.write_text("go")
     time.sleep(1.0)  # the job exits while nobody watches
     plane.start()
     with plane.http() as http:
-        done = wait_for(lambda: (http.get("/v1/ml/jobs/ends-alone").json().get("status") or {})
-                        .get("phase") in ("Succeeded", "Failed")
-                        and http.get("/v1/ml/jobs/ends-alone").json(), 30, message="finished")
+        done = wait_for(
+            lambda: (
+                (http.get("/v1/ml/jobs/ends-alone").json().get("status") or {}).get("phase")
+                in ("Succeeded", "Failed")
+                and http.get("/v1/ml/jobs/ends-alone").json()
+            ),
+            30,
+            message="finished",
+        )
     assert done["status"]["phase"] == "Failed"
     assert done["status"]["replicaStatuses"][0]["exitCode"] == 7

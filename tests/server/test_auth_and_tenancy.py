@@ -17,28 +17,28 @@ JOB: dict[str, Any] = {
     "apiVersion": "hanzo.ai/v1",
     "kind": "TrainingJob",
     "metadata": {"name": "secret-job"},
-    "spec": {"framework": "pytorch", "command": ["python", "train.py"],
-             "workers": {"replicas": 1}},
+    "spec": {"framework": "pytorch", "command": ["python", "train.py"], "workers": {"replicas": 1}},
 }
 
 
 def all_operations(cp: ControlPlane) -> list[tuple[str, str]]:
     with cp.http() as http:
         spec = http.get("/openapi.json").json()
-    return [(m.upper(), p.replace("{name}", "x")) for p, ops in spec["paths"].items()
-            for m in ops]
+    return [(m.upper(), p.replace("{name}", "x")) for p, ops in spec["paths"].items() for m in ops]
 
 
 @pytest.mark.parametrize("how", ["missing", "forged", "expired", "wrong-scheme"])
-def test_every_route_refuses_a_missing_or_forged_token(control_plane: ControlPlane,
-                                                       how: str) -> None:
+def test_every_route_refuses_a_missing_or_forged_token(
+    control_plane: ControlPlane, how: str
+) -> None:
     headers = {"X-Org-Id": "acme"}
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "orgs": ["*"]}
     if how == "forged":
         headers["Authorization"] = "Bearer " + jwt.encode(claims, "not-the-key" * 4, "HS256")
     elif how == "expired":
         headers["Authorization"] = "Bearer " + jwt.encode(
-            {**claims, "exp": 1}, control_plane.server.settings.signing_key, "HS256")
+            {**claims, "exp": 1}, control_plane.server.settings.signing_key, "HS256"
+        )
     elif how == "wrong-scheme":
         headers["Authorization"] = "Basic " + control_plane.token("acme")
     ops = all_operations(control_plane)
@@ -61,8 +61,7 @@ def test_org_maps_to_its_tenant_namespace(control_plane: ControlPlane) -> None:
     assert created["metadata"]["namespace"] == "tenant-acme"
 
 
-def test_a_tenant_cannot_see_or_touch_another_tenants_objects(
-        control_plane: ControlPlane) -> None:
+def test_a_tenant_cannot_see_or_touch_another_tenants_objects(control_plane: ControlPlane) -> None:
     control_plane.client("acme").create(JOB)
     with control_plane.http("globex") as other:
         assert other.get("/v1/ml/jobs").json()["items"] == []
@@ -76,8 +75,9 @@ def test_a_tenant_cannot_see_or_touch_another_tenants_objects(
         r = other.post("/v1/ml/jobs/secret-job/cancel")
         assert r.status_code == 404
         # naming the other tenant's namespace explicitly is refused, not redirected
-        r = other.post("/v1/ml/jobs", json={**JOB, "metadata": {"name": "sneaky",
-                                                                "namespace": "tenant-acme"}})
+        r = other.post(
+            "/v1/ml/jobs", json={**JOB, "metadata": {"name": "sneaky", "namespace": "tenant-acme"}}
+        )
         assert r.status_code == 403
     # and the victim's object is untouched
     job = control_plane.client("acme").get("TrainingJob", "secret-job")
@@ -93,8 +93,7 @@ def test_a_token_for_one_org_cannot_act_in_another(control_plane: ControlPlane) 
 
 
 def test_artifact_uri_outside_the_tenant_is_refused(control_plane: ControlPlane) -> None:
-    body = {**JOB, "spec": {**JOB["spec"],
-                            "artifacts": {"output": "vfs://tenant-globex/runs/x"}}}
+    body = {**JOB, "spec": {**JOB["spec"], "artifacts": {"output": "vfs://tenant-globex/runs/x"}}}
     with control_plane.http("acme") as http:
         r = http.post("/v1/ml/jobs", json=body)
     assert r.status_code == 403
@@ -108,31 +107,51 @@ def _rv(cp: ControlPlane) -> str:
 BAD_BODIES: list[tuple[str, Any, int, str]] = [
     ("malformed-json", b'{"kind": "TrainingJob", ', 400, "not valid JSON"),
     ("not-an-object", b"[1, 2]", 400, "must be a JSON object"),
-    ("unknown-field", {**JOB, "spec": {**JOB["spec"], "wrokers": {"replicas": 2}}}, 422,
-     "spec.wrokers"),
-    ("wrong-type", {**JOB, "spec": {**JOB["spec"], "workers": {"replicas": "many"}}}, 422,
-     "spec.workers.replicas"),
-    ("zero-replicas", {**JOB, "spec": {**JOB["spec"], "workers": {"replicas": 0}}}, 422,
-     "spec.workers.replicas"),
+    (
+        "unknown-field",
+        {**JOB, "spec": {**JOB["spec"], "wrokers": {"replicas": 2}}},
+        422,
+        "spec.wrokers",
+    ),
+    (
+        "wrong-type",
+        {**JOB, "spec": {**JOB["spec"], "workers": {"replicas": "many"}}},
+        422,
+        "spec.workers.replicas",
+    ),
+    (
+        "zero-replicas",
+        {**JOB, "spec": {**JOB["spec"], "workers": {"replicas": 0}}},
+        422,
+        "spec.workers.replicas",
+    ),
     ("invalid-name", {**JOB, "metadata": {"name": "Bad_Name"}}, 422, "metadata.name"),
     ("missing-name", {**JOB, "metadata": {}}, 422, "metadata.name"),
-    ("missing-required", {**JOB, "spec": {"command": ["python"], "workers": {"replicas": 1}}},
-     422, "spec.framework"),
-    ("unknown-framework", {**JOB, "spec": {**JOB["spec"], "framework": "caffe"}}, 422,
-     "spec.framework"),
+    (
+        "missing-required",
+        {**JOB, "spec": {"command": ["python"], "workers": {"replicas": 1}}},
+        422,
+        "spec.framework",
+    ),
+    (
+        "unknown-framework",
+        {**JOB, "spec": {**JOB["spec"], "framework": "caffe"}},
+        422,
+        "spec.framework",
+    ),
     ("wrong-kind", {**JOB, "kind": "Experiment"}, 400, "kind"),
 ]
 
 
 @pytest.mark.parametrize("case", BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
 def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
-        control_plane: ControlPlane, case: tuple[str, Any, int, str]) -> None:
+    control_plane: ControlPlane, case: tuple[str, Any, int, str]
+) -> None:
     _, body, code, needle = case
     before = _rv(control_plane)
     with control_plane.http("acme") as http:
         if isinstance(body, bytes):
-            r = http.post("/v1/ml/jobs", content=body,
-                          headers={"Content-Type": "application/json"})
+            r = http.post("/v1/ml/jobs", content=body, headers={"Content-Type": "application/json"})
         else:
             r = http.post("/v1/ml/jobs", json=body)
     assert r.status_code == code, r.text

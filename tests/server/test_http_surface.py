@@ -1,4 +1,4 @@
-"""The /v1/ml/* surface over real HTTP: routes, CRUD of every Kind, concurrency, finalizers, watch."""
+"""The /v1/ml/* surface over real HTTP: routes, CRUD of every Kind, finalizers, watch."""
 
 from __future__ import annotations
 
@@ -82,8 +82,9 @@ def test_every_kind_round_trips_through_http(control_plane: ControlPlane, exampl
     assert patched["metadata"]["generation"] == 1, "a label change is not a spec change"
     assert int(patched["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
 
-    replaced = client.replace({**patched, "metadata": {**patched["metadata"],
-                                                       "annotations": {"note": "replaced"}}})
+    replaced = client.replace(
+        {**patched, "metadata": {**patched["metadata"], "annotations": {"note": "replaced"}}}
+    )
     assert replaced["metadata"]["annotations"] == {"note": "replaced"}
 
     client.delete(kind, name)
@@ -107,8 +108,13 @@ def test_stale_resource_version_gets_409(control_plane: ControlPlane) -> None:
 
 def test_delete_waits_for_finalizer_until_it_is_removed(control_plane: ControlPlane) -> None:
     client = control_plane.client("acme")
-    client.create({"kind": "Experiment",
-                   "metadata": {"name": "held", "finalizers": ["hanzo.ai/test"]}, "spec": {}})
+    client.create(
+        {
+            "kind": "Experiment",
+            "metadata": {"name": "held", "finalizers": ["hanzo.ai/test"]},
+            "spec": {},
+        }
+    )
     left = client.delete("Experiment", "held")
     assert left["metadata"]["deletionTimestamp"]
     assert client.get("Experiment", "held")["metadata"]["deletionTimestamp"]
@@ -121,16 +127,24 @@ def test_delete_waits_for_finalizer_until_it_is_removed(control_plane: ControlPl
 def test_cascade_delete_follows_owner_references(control_plane: ControlPlane) -> None:
     client = control_plane.client("acme")
     exp = client.create({"kind": "Experiment", "metadata": {"name": "parent"}, "spec": {}})
-    owner = {"apiVersion": "hanzo.ai/v1", "kind": "Experiment", "name": "parent",
-             "uid": exp["metadata"]["uid"]}
-    client.create({"kind": "Run", "metadata": {"name": "child", "ownerReferences": [owner]},
-                   "spec": {"experiment": "parent"}})
+    owner = {
+        "apiVersion": "hanzo.ai/v1",
+        "kind": "Experiment",
+        "name": "parent",
+        "uid": exp["metadata"]["uid"],
+    }
+    client.create(
+        {
+            "kind": "Run",
+            "metadata": {"name": "child", "ownerReferences": [owner]},
+            "spec": {"experiment": "parent"},
+        }
+    )
     client.delete("Experiment", "parent")
     assert client.list("Run")["items"] == []
 
 
-def test_watch_replays_from_resource_version_then_follows_live(
-        control_plane: ControlPlane) -> None:
+def test_watch_replays_from_resource_version_then_follows_live(control_plane: ControlPlane) -> None:
     client = control_plane.client("acme")
     first = client.create({"kind": "Experiment", "metadata": {"name": "a"}, "spec": {}})
     client.create({"kind": "Experiment", "metadata": {"name": "b"}, "spec": {}})
@@ -139,12 +153,14 @@ def test_watch_replays_from_resource_version_then_follows_live(
 
     def later() -> None:
         control_plane.client("acme").create(
-            {"kind": "Experiment", "metadata": {"name": "d"}, "spec": {}})
+            {"kind": "Experiment", "metadata": {"name": "d"}, "spec": {}}
+        )
 
     timer = threading.Timer(0.3, later)
     timer.start()
-    for ev in client.watch("Experiment", resource_version=first["metadata"]["resourceVersion"],
-                           timeout=10):
+    for ev in client.watch(
+        "Experiment", resource_version=first["metadata"]["resourceVersion"], timeout=10
+    ):
         if ev["type"] == "BOOKMARK":
             continue
         seen.append((ev["type"], ev["object"]["metadata"]["name"]))
@@ -156,8 +172,9 @@ def test_watch_replays_from_resource_version_then_follows_live(
 
 def test_watch_from_a_compacted_version_reports_expired(control_plane: ControlPlane) -> None:
     with control_plane.http() as http:
-        with http.stream("GET", "/v1/ml/experiments",
-                         params={"watch": "true", "resourceVersion": "-5"}) as r:
+        with http.stream(
+            "GET", "/v1/ml/experiments", params={"watch": "true", "resourceVersion": "-5"}
+        ) as r:
             first = json.loads(next(r.iter_lines()))
     assert first["type"] == "ERROR"
     assert first["object"]["kind"] == "Status"
@@ -175,18 +192,24 @@ def test_run_pipeline_creates_a_run_owned_by_the_pipeline(control_plane: Control
 
 def test_stop_notebook_sets_idle_timeout_to_zero(control_plane: ControlPlane) -> None:
     client = control_plane.client("acme")
-    client.create({"kind": "Notebook", "metadata": {"name": "nb"},
-                   "spec": {"idleTimeoutSeconds": 1800}})
+    client.create(
+        {"kind": "Notebook", "metadata": {"name": "nb"}, "spec": {"idleTimeoutSeconds": 1800}}
+    )
     assert client.stop_notebook("nb")["spec"]["idleTimeoutSeconds"] == 0
 
 
 def test_model_versions_are_added_once_and_recorded(control_plane: ControlPlane) -> None:
     client = control_plane.client("acme")
-    client.create({"kind": "Model", "metadata": {"name": "m"},
-                   "spec": {"framework": "sklearn",
-                            "artifact": "vfs://tenant-acme/models/m/v1.bin"}})
-    model = client.add_model_version("m", {"name": "v1",
-                                           "artifact": "vfs://tenant-acme/models/m/v1.bin"})
+    client.create(
+        {
+            "kind": "Model",
+            "metadata": {"name": "m"},
+            "spec": {"framework": "sklearn", "artifact": "vfs://tenant-acme/models/m/v1.bin"},
+        }
+    )
+    model = client.add_model_version(
+        "m", {"name": "v1", "artifact": "vfs://tenant-acme/models/m/v1.bin"}
+    )
     assert [v["name"] for v in model["spec"]["versions"]] == ["v1"]
     assert client.get("ModelVersion", "m-v1")["spec"]["version"] == "v1"
     with pytest.raises(Exception) as err:
@@ -196,17 +219,29 @@ def test_model_versions_are_added_once_and_recorded(control_plane: ControlPlane)
 
 def test_cancel_marks_the_job_cancelled(control_plane: ControlPlane) -> None:
     client = control_plane.client("acme")
-    client.create({"kind": "TrainingJob", "metadata": {"name": "j"},
-                   "spec": {"framework": "pytorch", "command": ["python", "-c", "pass"],
-                            "workers": {"replicas": 1}}})
+    client.create(
+        {
+            "kind": "TrainingJob",
+            "metadata": {"name": "j"},
+            "spec": {
+                "framework": "pytorch",
+                "command": ["python", "-c", "pass"],
+                "workers": {"replicas": 1},
+            },
+        }
+    )
     assert client.cancel_job("j")["spec"]["cancelled"] is True
 
 
 def test_predict_on_an_inference_that_is_not_running_is_503(control_plane: ControlPlane) -> None:
     client = control_plane.client("acme")
-    client.create({"kind": "Inference", "metadata": {"name": "inf"},
-                   "spec": {"runtime": "engine", "model": {"name": "m", "version": "v1"},
-                            "replicas": 1}})
+    client.create(
+        {
+            "kind": "Inference",
+            "metadata": {"name": "inf"},
+            "spec": {"runtime": "engine", "model": {"name": "m", "version": "v1"}, "replicas": 1},
+        }
+    )
     with control_plane.http() as http:
         r = http.post("/v1/ml/inference/inf:predict", json={"inputs": []})
     assert r.status_code == 503

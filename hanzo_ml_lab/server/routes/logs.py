@@ -24,8 +24,12 @@ __all__ = ["router"]
 router = APIRouter(prefix=API_PREFIX)
 
 
-@router.get("/jobs/{name}/logs", operation_id="readTrainingJobLogs", tags=["jobs"],
-            summary="Stream a TrainingJob's logs (one replica or all, optionally following)")
+@router.get(
+    "/jobs/{name}/logs",
+    operation_id="readTrainingJobLogs",
+    tags=["jobs"],
+    summary="Stream a TrainingJob's logs (one replica or all, optionally following)",
+)
 async def job_logs(
     name: str,
     request: Request,
@@ -44,13 +48,16 @@ async def job_logs(
         raise ServiceUnavailable("logs: no runtime backend runs beside this API (--no-controller)")
     key = runtime_key(job)
     if replica is not None and replica not in _replica_names(job):
-        raise BadRequest(f"replica: {replica!r} is not a replica of TrainingJob {name!r} "
-                         f"(replicas: {', '.join(_replica_names(job))})")
+        raise BadRequest(
+            f"replica: {replica!r} is not a replica of TrainingJob {name!r} "
+            f"(replicas: {', '.join(_replica_names(job))})"
+        )
 
     def produce(stop: threading.Event) -> Iterator[dict[str, Any]]:
         try:
-            for chunk in runtime.read_logs(key, replica, since=since, follow=follow, stop=stop,
-                                           tail_lines=tail_lines):
+            for chunk in runtime.read_logs(
+                key, replica, since=since, follow=follow, stop=stop, tail_lines=tail_lines
+            ):
                 yield {"replica": chunk.replica, "text": chunk.text, "cursor": chunk.cursor}
         except ValueError as e:
             raise BadRequest(f"since: {e}") from e

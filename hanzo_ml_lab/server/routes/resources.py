@@ -27,8 +27,15 @@ __all__ = ["build_resource_router", "list_response", "watch_response"]
 _PATCH_RETRIES = 5
 
 
-def list_response(store: Store, kind: str, namespace: str, *, label_selector: str | None,
-                  limit: int | None, continue_token: str | None) -> dict[str, Any]:
+def list_response(
+    store: Store,
+    kind: str,
+    namespace: str,
+    *,
+    label_selector: str | None,
+    limit: int | None,
+    continue_token: str | None,
+) -> dict[str, Any]:
     result = store.list(
         kind, namespace, label_selector=label_selector, limit=limit, continue_token=continue_token
     )
@@ -37,26 +44,47 @@ def list_response(store: Store, kind: str, namespace: str, *, label_selector: st
         meta["continue"] = result.continue_token
     if result.remaining_item_count is not None:
         meta["remainingItemCount"] = result.remaining_item_count
-    return {"apiVersion": "hanzo.ai/v1", "kind": f"{kind}List", "metadata": meta,
-            "items": result.items}
+    return {
+        "apiVersion": "hanzo.ai/v1",
+        "kind": f"{kind}List",
+        "metadata": meta,
+        "items": result.items,
+    }
 
 
-def watch_response(request: Request, store: Store, kind: str, namespace: str, *,
-                   resource_version: str | None, label_selector: str | None) -> Response:
+def watch_response(
+    request: Request,
+    store: Store,
+    kind: str,
+    namespace: str,
+    *,
+    resource_version: str | None,
+    label_selector: str | None,
+) -> Response:
     heartbeat: float = request.app.state.settings.watch_heartbeat_seconds
 
     def produce(stop: Any) -> Any:
-        for ev in store.watch(kind, namespace, resource_version=resource_version or None,
-                              label_selector=label_selector, stop=stop,
-                              heartbeat_seconds=heartbeat):
+        for ev in store.watch(
+            kind,
+            namespace,
+            resource_version=resource_version or None,
+            label_selector=label_selector,
+            stop=stop,
+            heartbeat_seconds=heartbeat,
+        ):
             yield ev.to_dict()
 
     return stream_events(produce, name=f"watch-{kind}")
 
 
 def _status_success(kind: str, name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Status", "status": "Success", "code": 200,
-            "details": {"kind": kind, "name": name}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "status": "Success",
+        "code": 200,
+        "details": {"kind": kind, "name": name},
+    }
 
 
 def build_resource_router(kind: str) -> APIRouter:
@@ -75,8 +103,14 @@ def build_resource_router(kind: str) -> APIRouter:
     }
     ok = {200: {"model": model}}
 
-    @router.post("", operation_id=f"create{kind}", status_code=201, openapi_extra=body_doc,
-                 responses={201: {"model": model}}, summary=f"Create a {kind}")
+    @router.post(
+        "",
+        operation_id=f"create{kind}",
+        status_code=201,
+        openapi_extra=body_doc,
+        responses={201: {"model": model}},
+        summary=f"Create a {kind}",
+    )
     async def create(request: Request, tenant: Tenant, store: StoreDep) -> JSONResponse:
         wire = admit(await read_object(request), kind, tenant)
         created = await run_in_threadpool(store.create, wire)
@@ -94,26 +128,46 @@ def build_resource_router(kind: str) -> APIRouter:
         resource_version: str | None = Query(None, alias="resourceVersion"),
     ) -> Response:
         if watch:
-            return watch_response(request, store, kind, tenant.namespace,
-                                  resource_version=resource_version,
-                                  label_selector=label_selector)
-        body = await run_in_threadpool(list_response, store, kind, tenant.namespace,
-                                       label_selector=label_selector, limit=limit,
-                                       continue_token=continue_token)
+            return watch_response(
+                request,
+                store,
+                kind,
+                tenant.namespace,
+                resource_version=resource_version,
+                label_selector=label_selector,
+            )
+        body = await run_in_threadpool(
+            list_response,
+            store,
+            kind,
+            tenant.namespace,
+            label_selector=label_selector,
+            limit=limit,
+            continue_token=continue_token,
+        )
         return JSONResponse(body)
 
     @router.get("/{name}", operation_id=f"read{kind}", responses=ok, summary=f"Read a {kind}")
     async def read(name: str, tenant: Tenant, store: StoreDep) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(store.get, kind, tenant.namespace, name))
 
-    @router.put("/{name}", operation_id=f"replace{kind}", openapi_extra=body_doc, responses=ok,
-                summary=f"Replace a {kind}'s metadata and spec")
+    @router.put(
+        "/{name}",
+        operation_id=f"replace{kind}",
+        openapi_extra=body_doc,
+        responses=ok,
+        summary=f"Replace a {kind}'s metadata and spec",
+    )
     async def replace(name: str, request: Request, tenant: Tenant, store: StoreDep) -> JSONResponse:
         wire = admit(await read_object(request), kind, tenant, name=name)
         return JSONResponse(await run_in_threadpool(store.update, wire))
 
-    @router.patch("/{name}", operation_id=f"patch{kind}", responses=ok,
-                  summary=f"Merge-patch (RFC 7386) a {kind}'s metadata and spec")
+    @router.patch(
+        "/{name}",
+        operation_id=f"patch{kind}",
+        responses=ok,
+        summary=f"Merge-patch (RFC 7386) a {kind}'s metadata and spec",
+    )
     async def patch(name: str, request: Request, tenant: Tenant, store: StoreDep) -> JSONResponse:
         body = await read_object(request)
         updated = await run_in_threadpool(patch_object, store, kind, tenant, name, body)
@@ -134,8 +188,9 @@ def build_resource_router(kind: str) -> APIRouter:
     return router
 
 
-def patch_object(store: Store, kind: str, tenant: Any, name: str,
-                 patch: dict[str, Any]) -> dict[str, Any]:
+def patch_object(
+    store: Store, kind: str, tenant: Any, name: str, patch: dict[str, Any]
+) -> dict[str, Any]:
     """Merge ``patch`` into the stored object, validate the result, write it.
 
     Without a resourceVersion in the patch, a concurrent write is retried on the fresh object
