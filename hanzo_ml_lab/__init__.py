@@ -29,7 +29,7 @@ _TRACKING = (
 )
 
 # launching and watching jobs from Python: ml.train(...), ml.job(name).watch()
-_NOTEBOOK = ("attach", "job", "jobs", "sweep", "train")
+_NOTEBOOK = ("attach", "job", "jobs", "last_job", "sweep", "train")
 
 __all__ = ["__version__", "load_ipython_extension", *_TRACKING, *_NOTEBOOK]
 

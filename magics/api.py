@@ -34,6 +34,7 @@ from ._summary import elapsed_seconds, summary_html
 from ._widget import JobWidget, SweepWidget, live_widgets
 
 __all__ = [
+    "last_job",
     "InvalidArgument",
     "Job",
     "Sweep",
@@ -349,6 +350,8 @@ def train(
         c, name, experiment,
         lambda n: build_training_job(n, spec, annotations=annotations))
     handle = Job(created["metadata"]["name"], client=c, obj=created)
+    global _last_job
+    _last_job = handle
     view = None
     if show and _display_in_notebook():
         view = JobWidget(handle.name, client=c)
@@ -359,6 +362,17 @@ def train(
         else:
             handle.wait()
     return handle
+
+
+_last_job: Job | None = None
+
+
+def last_job() -> Job:
+    """The job this process launched last (``%%ml_train`` or ``train``), so the next cell
+    can ``ml.last_job().wait()`` without knowing the generated name."""
+    if _last_job is None:
+        raise LookupError("no job was launched from this kernel yet; use ml.job(NAME)")
+    return _last_job
 
 
 def job(name: str, *, client: Client | None = None) -> Job:

@@ -11,7 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from hanzo_ml_lab.client import Client
 from hanzo_ml_lab.magics import api
-from tests.conftest import wait_for
+from tests.conftest import ControlPlane, wait_for
 from tests.magics.conftest import finished, phase_of
 
 pytestmark = pytest.mark.timeout(90)
@@ -130,3 +130,13 @@ def test_wait_blocks_until_the_job_finished(
     _, err = capsys.readouterr()
     assert phase_of(client, "crashes") == "Failed"
     assert "TrainingJob crashes Failed" in err and "exited with code 3" in err, err
+
+
+def test_last_job_is_the_job_the_cell_just_launched(shell: InteractiveShell,
+                                                    cp: ControlPlane) -> None:
+    import hanzo_ml_lab as ml
+
+    shell.run_cell_magic("ml_train", "--experiment last", "print('hi')")
+    launched = ml.last_job()
+    assert launched.name
+    assert cp.client("acme").get("TrainingJob", launched.name)["spec"]["script"] == "print('hi')"
