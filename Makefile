@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMPS := .make-stamps
 export HANZO_ML_HOME ?= $(HOME)/.hanzo-ml
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help install install-torch run serve test test-fast lint crds bench clean
 
@@ -26,6 +27,13 @@ $(STAMPS)/torch: $(BIN)/python | $(STAMPS)
 	$(BIN)/pip install -q torch
 	@touch $@
 
+# Chromium from Debian for the real-browser UI tests (tests/ui drive it with Playwright, which
+# never downloads a browser of its own). Installed once; the stamp caches the check.
+$(STAMPS)/chromium: | $(STAMPS)
+	command -v chromium >/dev/null || ( $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium )
+	@touch $@
+
 $(STAMPS):
 	mkdir -p $@
 
@@ -40,7 +48,7 @@ run: install ## run the main job: JupyterLab with the extension, the embedded co
 serve: install ## only the embedded control plane (API + controller) on 127.0.0.1:8787
 	$(BIN)/hanzo-ml serve
 
-test: install install-torch ## run the whole test suite
+test: install install-torch $(STAMPS)/chromium ## run the whole test suite
 	$(BIN)/python -m pytest
 
 test-fast: install ## the suite without slow tests
@@ -54,7 +62,7 @@ lint: install ## ruff and the import-layering contracts
 	$(BIN)/ruff check hanzo_ml_lab magics controller tests
 	$(BIN)/lint-imports
 
-bench: install install-torch ## benchmarks against peers (installs the peers into .venv-bench)
+bench: install ## benchmarks against peers, ~5 min (the peers go into their own .venv-bench)
 	bash benchmarks/run.sh
 
 clean: ## remove the virtualenv and build output

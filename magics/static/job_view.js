@@ -50,6 +50,7 @@ function duration(seconds) {
 
 function chart(key, series) {
   const box = h("div", "hml-chart");
+  box.dataset.metric = key;
   const title = h("div", "hml-chart-title");
   const steps = series.steps || [];
   const values = series.values || [];
@@ -58,11 +59,13 @@ function chart(key, series) {
   box.append(title);
   const root = svg("svg", {
     width: CHART_W, height: CHART_H, viewBox: `0 0 ${CHART_W} ${CHART_H}`, role: "img",
+    "aria-label": `${key} by step`,
   });
   const pts = [];
   for (let i = 0; i < values.length; i++) {
     if (typeof values[i] === "number" && isFinite(values[i])) pts.push([steps[i], values[i]]);
   }
+  box.dataset.points = String(pts.length);
   const left = 44, right = 6, top = 6, bottom = 18;
   root.append(svg("rect", {
     x: left, y: top, width: CHART_W - left - right, height: CHART_H - top - bottom,
@@ -98,8 +101,8 @@ function renderJob(model, root, cleanups) {
   const header = h("div", "hml-header");
   const title = h("span", "hml-name");
   const badge = h("span", "hml-badge");
-  const replicas = h("span", "hml-meta");
-  const elapsed = h("span", "hml-meta");
+  const replicas = h("span", "hml-meta hml-replicas");
+  const elapsed = h("span", "hml-meta hml-elapsed");
   const cancel = h("button", "hml-cancel", "Cancel");
   header.append(title, badge, replicas, elapsed, cancel);
 
@@ -135,11 +138,15 @@ function renderJob(model, root, cleanups) {
     const phase = model.get("phase") || "Pending";
     title.textContent = `TrainingJob ${model.get("name")}`;
     badge.textContent = phase;
+    badge.dataset.phase = phase;
     badge.style.background = PHASE_COLORS[phase] || "#8d8d8d";
     replicas.textContent = `replicas ${model.get("workers_ready")}/${model.get("workers_total")}`;
-    const state = model.get("cancel_state");
-    cancel.disabled = terminal() || state === "requested" || state === "sent";
-    cancel.textContent = state === "sent" || state === "requested" ? "Cancelling…" : "Cancel";
+    const state = model.get("cancel_state") || "";
+    const cancelling = state === "requested" || state === "sent";
+    // A finished job has nothing to cancel: no button (it used to stay as "Cancelling…").
+    cancel.style.display = terminal() ? "none" : "";
+    cancel.disabled = terminal() || cancelling;
+    cancel.textContent = cancelling ? "Cancelling…" : "Cancel";
     message.textContent = model.get("message") || "";
     const err = model.get("error") || (state.startsWith("failed") ? `cancel ${state}` : "");
     error.textContent = err;
@@ -149,16 +156,20 @@ function renderJob(model, root, cleanups) {
   const drawProgress = () => {
     const total = model.get("progress_total");
     const step = model.get("progress_step");
-    const done = model.get("phase") === "Succeeded";
+    const phase = model.get("phase");
+    const done = phase === "Succeeded";
     if (total > 0) {
       const frac = done ? 1 : Math.min(1, step / total);
       bar.style.width = `${(frac * 100).toFixed(1)}%`;
       progressText.textContent = `${Math.min(step, total)}/${total}`;
       progress.classList.remove("hml-indeterminate");
     } else {
-      bar.style.width = done ? "100%" : "0%";
+      // No total known: a sliding bar while the job runs (it was an empty bar), a full one
+      // once it succeeded, none after a failure; the text counts the steps seen.
+      const moving = !terminal();
+      bar.style.width = moving ? "" : done ? "100%" : "0%";
       progressText.textContent = step ? `${step} steps` : "";
-      progress.classList.add("hml-indeterminate");
+      progress.classList.toggle("hml-indeterminate", moving);
     }
     progress.style.display = total > 0 || step > 0 ? "" : "none";
   };
@@ -193,6 +204,7 @@ function renderJob(model, root, cleanups) {
 
   const onCancel = () => {
     cancel.disabled = true;
+    cancel.textContent = "Cancelling…";
     model.send({ type: "cancel" });
   };
   cancel.addEventListener("click", onCancel);
@@ -238,6 +250,7 @@ function renderSweep(model, root, cleanups) {
     const objective = s.objective || {};
     title.textContent = `Sweep ${model.get("name")}`;
     badge.textContent = phase || "Pending";
+    badge.dataset.phase = phase || "Pending";
     badge.style.background = PHASE_COLORS[phase || "Pending"] || "#8d8d8d";
     meta.textContent = `${s.algorithm || ""} · ${objective.goal || ""} ${objective.metric || ""}`;
     counts.textContent = `trials: ${s.trialsCompleted || 0} completed, ${s.trialsRunning || 0} ` +
@@ -255,6 +268,8 @@ function renderSweep(model, root, cleanups) {
 
 function render({ model, el }) {
   const root = h("div", "hanzo-ml-view");
+  root.dataset.kind = model.get("kind") || "TrainingJob";
+  root.dataset.name = model.get("name") || "";
   el.append(root);
   const cleanups = [];
   if (model.get("kind") === "Sweep") renderSweep(model, root, cleanups);
