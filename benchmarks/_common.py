@@ -207,9 +207,10 @@ class ControlPlane:
 
 
 @contextlib.contextmanager
-def start_control_plane(*, controller: bool = True,
-                        keep: bool = False) -> Iterator[ControlPlane]:
-    """Start an embedded control plane in a subprocess; stop it and remove its home after."""
+def start_control_plane(*, controller: bool = True, keep: bool = False,
+                        serve_args: tuple[str, ...] = ()) -> Iterator[ControlPlane]:
+    """Start an embedded control plane in a subprocess; stop it and remove its home after.
+    ``serve_args`` are more options for ``hanzo-ml serve`` (e.g. ``--spool-watch 0``)."""
     tmp = Path(tempfile.mkdtemp(prefix="hanzo-bench-"))
     home = tmp / "home"
     port = free_port()
@@ -217,6 +218,7 @@ def start_control_plane(*, controller: bool = True,
     argv = [bin_path("hanzo-ml"), "serve", "--home", str(home), "--port", str(port)]
     if not controller:
         argv.append("--no-controller")
+    argv.extend(serve_args)
     log = open(log_path, "wb")  # noqa: SIM115 — closed below, after the process ends
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                             env=clean_env(HANZO_ML_HOME=str(home)), start_new_session=True)

@@ -13,14 +13,21 @@ time into control plane → process start → SDK → delivery.
 Peer: ``subprocess.Popen([python, script.py, out])`` with the same interpreter; the script
 writes ``{"key": "ready", ...}`` to a file (atomically); the clock stops when the file exists.
 
-Reps alternate ours and bare after one warm-up of each; medians are reported.
+Reps alternate ours and bare after one warm-up of each; medians are reported. The control
+plane ingests a running job's spool files itself (its spool watcher, every 10 ms);
+``--spool-watch 0`` turns that off, so the first metric travels over HTTP only.
 
-    .venv/bin/python benchmarks/launch.py [--reps 7]
+Bytecode: the warm-up job writes ``__pycache__`` for our modules, unless
+``PYTHONDONTWRITEBYTECODE`` is set in the environment (it is in some sandboxes), in which case
+every job compiles the SDK from source (~25 ms here). The header says which.
+
+    .venv/bin/python benchmarks/launch.py [--reps 7] [--spool-watch SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -144,9 +151,10 @@ IMPORT_PROBES = {
         "import http.client, json, base64, uuid, threading",
     "pydantic": "import pydantic",
     "httpx": "import httpx",
-    "hanzo_ml_lab.api (every Kind's models)": "import hanzo_ml_lab.api",
+    "hanzo_ml_lab.api (the package; lazy since 2026-11-23)": "import hanzo_ml_lab.api",
+    "hanzo_ml_lab.api.KINDS (every Kind's models)": "import hanzo_ml_lab.api as a; a.KINDS",
     "hanzo_ml_lab.api.errors": "import hanzo_ml_lab.api.errors",
-    "hanzo_ml_lab.client": "import hanzo_ml_lab.client",
+    "hanzo_ml_lab.client.Client (httpx)": "from hanzo_ml_lab.client import Client",
     "hanzo_ml_lab.tracking.fluent (the SDK)": "import hanzo_ml_lab.tracking.fluent",
     "first ml.log_metric in a job's env (SDK import + writer start)":
         "import hanzo_ml_lab as ml; ml.log_metric('ready', 1, step=0)",
@@ -200,16 +208,24 @@ def startup_costs(python: str, reps: int = 5) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--spool-watch", type=float, default=None, metavar="SECONDS",
+                   help="the control plane's --spool-watch (default: its own, 0.01; 0: off, "
+                        "so metrics arrive over HTTP only)")
     args = p.parse_args(argv)
     import httpx
 
     info = machine_info()
     python = sys.executable
+    no_pyc = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
     print(f"launch latency: {args.reps} reps, {info['cpus']} cpus, load {info['loadavg']}, "
-          f"interpreter {python}")
+          f"interpreter {python}, spool watch "
+          f"{'default' if args.spool_watch is None else args.spool_watch}"
+          f"{', PYTHONDONTWRITEBYTECODE set' if no_pyc else ''}")
     ours: list[dict[str, float]] = []
     bare: list[dict[str, float]] = []
-    with start_control_plane() as cp, tempfile.TemporaryDirectory(prefix="bare-") as td:
+    serve_args = () if args.spool_watch is None else ("--spool-watch", str(args.spool_watch))
+    with start_control_plane(serve_args=serve_args) as cp, \
+            tempfile.TemporaryDirectory(prefix="bare-") as td:
         create_experiment(cp, EXPERIMENT, writes_per_second=None)
         script = Path(td) / "script.py"
         script.write_text(BARE_SCRIPT)
@@ -270,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
           ", ".join(f"{n} {ms:.0f}" for n, ms in costs["importtime_cumulative_ms"].items()))
     write_results("launch", {
         "machine": info, "loadavg_after": machine_info()["loadavg"], "reps": args.reps,
+        "spool_watch": args.spool_watch, "pythondontwritebytecode": no_pyc,
         "ours": ours, "bare": bare, "ours_median_ms": ours_ms, "bare_median_ms": bare_ms,
         "ratio_ours_over_bare": ratio, "goal": "<= 1.5x bare start",
         "breakdown_median_ms": {k: median([r[k] for r in ours]) * 1000 for k, _ in steps},

@@ -17,6 +17,7 @@ from .reconcilers import (
     TrainingJobReconciler,
 )
 from .reconcilers.trainingjob import AccessEnv
+from .spoolwatch import SpoolWatcher
 
 __all__ = ["build_engine"]
 
@@ -29,14 +30,18 @@ def build_engine(
     runtime: Runtime | None = None,
     workers: int = 4,
     tracking: TrackingStore | None = None,
+    spool_watch: SpoolWatcher | None = None,
 ) -> Engine:
     """The embedded controller: local process groups under ``home/runtime``. ``tracking`` is
-    the metric store Run summaries come from (``home/tracking.db`` unless given)."""
+    the metric store Run summaries come from (``home/tracking.db`` unless given);
+    ``spool_watch``, if given, ingests running jobs' spool files (``controller/spoolwatch``),
+    which the TrainingJob reconciler registers and removes."""
     runtime = runtime or LocalRuntime(home / "runtime")
     tracking = tracking or TrackingStore(home / "tracking.db")
     reconcilers = [
         TrainingJobReconciler(
-            store, runtime, jobs_dir=home / "jobs", access_env=access_env, tracking=tracking
+            store, runtime, jobs_dir=home / "jobs", access_env=access_env, tracking=tracking,
+            spool_watch=spool_watch,
         ),
         ExperimentReconciler(store),
         ModelReconciler(store),

@@ -182,6 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         run_controller=not args.no_controller,
+        spool_watch_interval=args.spool_watch,
     )
     return 0
 
@@ -310,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8787)
     s.add_argument("--home", help="state directory (default $HANZO_ML_HOME or ~/.hanzo-ml)")
     s.add_argument("--no-controller", action="store_true", help="API only; run no reconcilers")
+    s.add_argument("--spool-watch", type=float, default=0.01, metavar="SECONDS",
+                   help="scan running jobs' metric spools this often and ingest what they "
+                        "wrote without waiting for HTTP (default 0.01; 0: off)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("apply", help="create or update objects from a file")

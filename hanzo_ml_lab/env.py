@@ -8,9 +8,8 @@ them through these objects keeps the names and defaults in one place.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 __all__ = [
     "HANZO_ML_API",
@@ -34,8 +33,10 @@ __all__ = [
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class EnvVar(Generic[T]):
+class EnvVar(NamedTuple, Generic[T]):
+    """One variable: its name, type, default and what it is for. (A ``NamedTuple``: every job
+    process imports this module, and ``dataclasses`` is the costlier import.)"""
+
     name: str
     type: type[T]
     default: T | None

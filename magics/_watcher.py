@@ -8,11 +8,15 @@ the three streams a job view needs at once, each waiting on the network, none po
 - the run's metric points (``/runs/{run}/metrics?watch=true``), replayed from the start;
 - the job's logs (``/jobs/{name}/logs?follow=true``), from a tail, resumed by cursor.
 
-A flush task hands the changed fields to the widget at most every ``interval`` seconds, so a
-chatty job costs a bounded number of comm messages. Each stream ends by itself once the job
-has finished and everything was read, and the thread ends with them: a finished job leaves no
-thread behind. ``stop()`` ends it early: it cancels the loop's main task, which closes the open
-responses, and joins the thread.
+A flush task hands the changed fields to the widget as a leading-edge throttle: the first
+change after a quiet ``interval`` goes out at once (a job logging a point now and then shows
+it within milliseconds), later ones are batched so that at most one update leaves per
+``interval`` seconds, so a chatty job still costs a bounded number of comm messages. Every
+change pokes the flush task (``_poke``); it also looks every ``interval`` regardless.
+
+Each stream ends by itself once the job has finished and everything was read, and the thread
+ends with them: a finished job leaves no thread behind. ``stop()`` ends it early: it cancels
+the loop's main task, which closes the open responses, and joins the thread.
 
 Runs in a copy of the launching context, so in ipykernel the messages it sends (comm updates,
 the final display update) carry the launching cell's parent header.
@@ -24,6 +28,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -85,6 +90,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._kick: asyncio.Event | None = None  # set on every change (on the loop's thread)
         name = state.get("name")
         ctx = contextvars.copy_context()
         self.thread = threading.Thread(target=ctx.run, args=(self._main,), daemon=True,
@@ -138,6 +144,7 @@ class Watcher:
                 return
             self._loop = asyncio.get_running_loop()
             self._task = asyncio.current_task()
+        self._kick = asyncio.Event()
         flusher = asyncio.create_task(self._flush_loop())
         try:
             async with AsyncClient(config=self.config) as client:
@@ -148,17 +155,41 @@ class Watcher:
                 await flusher
 
     async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        kick = self._kick
+        assert kick is not None
+        last = -math.inf  # when an update last went out: the first change goes at once
         while True:
-            await asyncio.sleep(self.interval)
-            self._flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(kick.wait(), self.interval)
+            wait = last + self.interval - loop.time()
+            if wait > 0:  # one went out less than an interval ago: gather until it is up
+                await asyncio.sleep(wait)
+            kick.clear()
+            if self._flush():  # a look that found nothing does not delay the next change
+                last = loop.time()
 
-    def _flush(self) -> None:
+    def _poke(self) -> None:
+        """Something changed: have the flush task send it (now, or when the interval is up).
+        Called on the loop's thread, by the streams."""
+        kick = self._kick
+        if kick is not None:
+            kick.set()
+
+    def _error(self, message: str) -> None:
+        self.state.set_error(message)
+        self._poke()
+
+    def _flush(self) -> bool:
+        """Hand what changed to the widget; True if there was anything."""
         try:
             changes = self.state.take_changes()
             if changes:
                 self.sink(changes)
+                return True
         except Exception:  # noqa: BLE001 — a closed widget, a frontend gone: keep watching
             log.debug("hanzo-ml watcher could not update its widget", exc_info=True)
+        return False
 
     async def run(self, client: AsyncClient) -> None:
         raise NotImplementedError
@@ -171,15 +202,15 @@ class Watcher:
         while True:
             try:
                 obj = await client.get(self.kind, self.name)
-                self.state.set_error("")
+                self._error("")
                 return obj
             except NotFound:
                 self.state.mark_deleted()
-                self.state.set_error(f"{self.kind} {self.name!r} not found in namespace "
-                                     f"{self.config.namespace}")
+                self._error(f"{self.kind} {self.name!r} not found in namespace "
+                            f"{self.config.namespace}")
                 return None
             except (ControlPlaneUnreachable, ApiError) as e:
-                self.state.set_error(_problem(e))
+                self._error(_problem(e))
                 await backoff.sleep()
 
     async def _watch_object(self, client: AsyncClient, obj: dict[str, Any],
@@ -201,15 +232,17 @@ class Watcher:
                     rv = meta.get("resourceVersion") or rv
                     backoff.reset()
                     if self.state.get("error"):
-                        self.state.set_error("")
+                        self._error("")
                     if kind == "BOOKMARK" or meta.get("name") != self.name:
                         continue
                     if kind == "DELETED":
                         self.state.mark_deleted()
                         changed()
+                        self._poke()
                         return
                     apply(item)
                     changed()
+                    self._poke()
                     if self.state.terminal:
                         return
             except Gone:
@@ -219,14 +252,16 @@ class Watcher:
                     return
                 apply(fresh)
                 changed()
+                self._poke()
                 rv = (fresh.get("metadata") or {}).get("resourceVersion")
                 continue
             except NotFound:
                 self.state.mark_deleted()
                 changed()
+                self._poke()
                 return
             except (ControlPlaneUnreachable, ApiError) as e:
-                self.state.set_error(_problem(e))
+                self._error(_problem(e))
                 await backoff.sleep()
                 continue
             await asyncio.sleep(0.1)  # the server ended the stream (restart): resume from rv
@@ -254,6 +289,7 @@ class JobWatcher(Watcher):
             return
         self.state.apply_job(job)
         self._changed()
+        self._poke()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._guard(self._watch_object(client, job, self.state.apply_job,
                                                           self._changed), self._ended))
@@ -268,7 +304,7 @@ class JobWatcher(Watcher):
             raise
         except Exception as e:  # noqa: BLE001 — shown in the widget, the others go on
             log.debug("hanzo-ml watcher stream failed", exc_info=True)
-            self.state.set_error(str(e))
+            self._error(str(e))
         finally:
             if done is not None:
                 done.set()
@@ -301,6 +337,7 @@ class JobWatcher(Watcher):
                         self.name, follow=not was_over, since=cursor,
                         tail_lines=None if cursor else LOG_TAIL_LINES):
                     self.state.add_log(str(chunk.get("replica", "")), str(chunk.get("text", "")))
+                    self._poke()
                     cursor = chunk.get("cursor") or cursor
                 backoff.reset()
             except BadRequest:
@@ -309,10 +346,10 @@ class JobWatcher(Watcher):
                 continue
             except (NotFound, ServiceUnavailable) as e:
                 if isinstance(e, ServiceUnavailable):
-                    self.state.set_error(str(e))
+                    self._error(str(e))
                 break
             except (ControlPlaneUnreachable, ApiError) as e:
-                self.state.set_error(_problem(e))
+                self._error(_problem(e))
                 await backoff.sleep()
                 continue
             if was_over or self.state.deleted:
@@ -323,6 +360,7 @@ class JobWatcher(Watcher):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ended.wait(), 1.0)
         self.state.flush_partial_logs()
+        self._poke()
 
     async def _stream_metrics(self, client: AsyncClient) -> None:
         await self._run_known.wait()
@@ -354,6 +392,7 @@ class JobWatcher(Watcher):
                         run, after=self.state.last_seq or None, watch=watch,
                         timeout=READ_TIMEOUT):
                     self.state.add_points([point])  # the flush task batches what goes out
+                    self._poke()
                     count += 1
                     if count % 256 == 1:
                         await self._refresh_params(client, run)
@@ -369,7 +408,7 @@ class JobWatcher(Watcher):
                     return
                 await backoff.sleep()
             except (ControlPlaneUnreachable, ApiError) as e:
-                self.state.set_error(_problem(e))
+                self._error(_problem(e))
                 if not watch:
                     return
                 await backoff.sleep()
@@ -388,6 +427,7 @@ class JobWatcher(Watcher):
         with contextlib.suppress(ApiError, ControlPlaneUnreachable):
             body = await client.run_params(run)
             self.state.apply_params((body or {}).get("params") or {})
+            self._poke()
 
 
 class SweepWatcher(Watcher):
@@ -401,4 +441,5 @@ class SweepWatcher(Watcher):
         if sweep is None:
             return
         self.state.apply_sweep(sweep)
+        self._poke()
         await self._watch_object(client, sweep, self.state.apply_sweep, lambda: None)

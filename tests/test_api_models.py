@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -459,6 +461,31 @@ def test_public_names_are_all_exported() -> None:
         assert hasattr(api, name), name
     for cls in KINDS.values():
         assert cls.__name__ in api.__all__
+    assert set(api.__all__) <= set(dir(api))
+    with pytest.raises(AttributeError):
+        api.NoSuchKind  # noqa: B018
+
+
+def test_the_light_modules_import_without_the_models() -> None:
+    """The SDK in a job needs errors, routes, tenancy and vfs: none of them loads pydantic."""
+    code = (
+        "import sys\n"
+        "import hanzo_ml_lab.api as api\n"
+        "from hanzo_ml_lab.api import errors, routes, tenancy, vfs\n"
+        "from hanzo_ml_lab.api import parse_vfs_uri, tenant_namespace\n"
+        "assert 'pydantic' not in sys.modules, 'pydantic'\n"
+        "assert parse_vfs_uri('vfs://tenant-a/x/y') == ('tenant-a', 'x/y')\n"
+        "assert tenant_namespace('a') == 'tenant-a'\n"
+        "from hanzo_ml_lab.api import TrainingJob\n"
+        "assert 'pydantic' in sys.modules and 'hanzo_ml_lab.api.sweep' not in sys.modules\n"
+        "assert api.KINDS['TrainingJob'] is TrainingJob\n"
+        "ns = {}\n"
+        "exec('from hanzo_ml_lab.api import *', ns)\n"
+        "assert set(api.__all__) <= set(ns)\n"
+        "assert vfs.VfsUri is not None and 'VfsUri' in dir(vfs)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
 
 
 # --- tenancy and vfs -----------------------------------------------------------------------

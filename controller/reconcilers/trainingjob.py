@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from hanzo_ml_lab.api._base import now_iso
-from hanzo_ml_lab.api.errors import AlreadyExists, Conflict
+from hanzo_ml_lab.api.errors import AlreadyExists, Conflict, NotFound
 from hanzo_ml_lab.runtime import JobKey, ReplicaStatus, Runtime
 from hanzo_ml_lab.store import Store
 from hanzo_ml_lab.store.tracking import TrackingStore
 
 from ..conditions import set_condition, write_status
 from ..engine import Key
+from ..spoolwatch import SpoolWatcher
 from ..topology import allocate_endpoints, build_replicas, plan_replicas
 
 __all__ = ["FINALIZER", "LABEL_JOB", "TrainingJobReconciler", "runtime_key"]
@@ -101,9 +102,12 @@ class TrainingJobReconciler:
         jobs_dir: Path,
         access_env: AccessEnv,
         tracking: TrackingStore | None = None,
+        spool_watch: SpoolWatcher | None = None,
     ) -> None:
         self.store = store
         self.tracking = tracking
+        # embedded mode: ingests a running job's spool files as they appear (fast path)
+        self.spool_watch = spool_watch
         self.runtime = runtime
         self.jobs_dir = jobs_dir
         self.access_env = access_env
@@ -184,9 +188,37 @@ class TrainingJobReconciler:
         meta = job["metadata"]
         return self.jobs_dir / meta["namespace"] / meta["name"] / meta["uid"] / "spool"
 
+    @staticmethod
+    def _spool_key(job: dict[str, Any]) -> tuple[str, str, str]:
+        meta = job["metadata"]
+        return (meta["namespace"], meta["name"], meta["uid"])
+
+    def _watch_spool(self, job: dict[str, Any], run: str, experiment: str) -> None:
+        """Have the spool watcher follow the job's spool while it runs (before it starts, so
+        its first batch is taken as soon as it is written)."""
+        watcher = self.spool_watch
+        key = self._spool_key(job)
+        if watcher is None or watcher.watching(key):
+            return
+        ns = job["metadata"]["namespace"]
+        params = {k: str(v) for k, v in (job["spec"].get("params") or {}).items()}
+        try:  # the Run decides, as it does for the HTTP route: its experiment, its params
+            spec = self.store.get("Run", ns, run).get("spec") or {}
+            experiment = spec.get("experiment") or experiment
+            params = dict(spec.get("params") or {})
+        except NotFound:
+            pass
+        watcher.watch(key, self.spool_dir(job), namespace=ns, experiment=experiment, run=run,
+                      fixed_params=params)
+
+    def _unwatch_spool(self, job: dict[str, Any]) -> None:
+        if self.spool_watch is not None:
+            self.spool_watch.unwatch(self._spool_key(job))
+
     def _replay_spool(self, job: dict[str, Any], status: dict[str, Any]) -> None:
         """Deliver what a replica spooled but could not send before it exited (the API was
         down): batch ids make this exactly-once even if the replica's own replay got there."""
+        self._unwatch_spool(job)
         run = status.get("runName")
         if self.tracking is None or not run:
             return
@@ -230,6 +262,7 @@ class TrainingJobReconciler:
 
     def _finalize(self, job: dict[str, Any]) -> float | None:
         meta = job["metadata"]
+        self._unwatch_spool(job)
         for launched in self.runtime.list_launched():
             if (launched.namespace, launched.name) == (
                 meta["namespace"],
@@ -323,6 +356,7 @@ class TrainingJobReconciler:
         rkey = runtime_key(job)
         if spec.get("cancelled"):
             return self._cancel(job, status, rkey)
+        self._watch_spool(job, status["runName"], experiment)
         replicas = self.runtime.status(rkey)
         if replicas is None or len(replicas) < len(planned):
             specs = build_replicas(

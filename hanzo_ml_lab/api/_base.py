@@ -6,13 +6,14 @@ so a misspelt field is an error, not a silent no-op.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from ._names import validate_dns1123
 
 __all__ = [
     "API_VERSION",
@@ -35,28 +36,10 @@ GROUP = "hanzo.ai"
 VERSION = "v1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN_MAX = 253
-_NAME_MAX = 63
-
 
 def now_iso() -> str:
     """RFC 3339 UTC timestamp with a ``Z``, as Kubernetes writes them."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def validate_dns1123(value: str, *, max_length: int = _NAME_MAX) -> str:
-    """Raise ``ValueError`` naming the rule unless ``value`` is a DNS-1123 label."""
-    if not value:
-        raise ValueError("must not be empty")
-    if len(value) > max_length:
-        raise ValueError(f"must be no more than {max_length} characters, got {len(value)}")
-    if not _DNS1123_LABEL.match(value):
-        raise ValueError(
-            "must be a lowercase RFC 1123 label: lowercase letters, digits and '-', "
-            f"starting and ending with a letter or digit (e.g. 'my-name'), got {value!r}"
-        )
-    return value
 
 
 class ApiModel(BaseModel):

@@ -21,8 +21,7 @@ body, and the client raises the same class again from that body. So a caller cat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 __all__ = [
     "AlreadyExists",
@@ -43,9 +42,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Cause:
-    """One broken rule: ``field`` is a dotted path such as ``spec.workers.replicas``."""
+class Cause(NamedTuple):
+    """One broken rule: ``field`` is a dotted path such as ``spec.workers.replicas``.
+
+    A ``NamedTuple`` (immutable, compared by value), not a dataclass: the tracking SDK imports
+    this module in every job, and ``dataclasses`` costs more to import than the rest of it."""
 
     field: str
     message: str

@@ -6,7 +6,7 @@ touch, so it is one function, used by the server, the client and the store alike
 
 from __future__ import annotations
 
-from ._base import validate_dns1123
+from ._names import validate_dns1123
 from .errors import Cause, Invalid
 
 __all__ = ["TENANT_PREFIX", "org_of_namespace", "tenant_namespace"]

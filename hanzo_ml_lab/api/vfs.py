@@ -4,17 +4,18 @@ HIP-109 writes every artifact to ``vfs://<tenant namespace>/<path>``. The first 
 owning namespace (``tenant-acme``), so a URI says on its face whose data it is: the models only
 check the shape, and the server compares the namespace with the caller's tenant
 (``foreign_vfs_uris``) so nobody can point a job at another tenant's files.
+
+The functions need no pydantic (the SDK in a job imports this module); the model field type
+``VfsUri`` is built the first time it is asked for.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, WithJsonSchema
-
-from ._base import validate_dns1123
+from ._names import validate_dns1123
 from .errors import Cause
 
 __all__ = ["SCHEME", "VfsUri", "foreign_vfs_uris", "parse_vfs_uri", "vfs_uri"]
@@ -71,12 +72,32 @@ def _check(value: str) -> str:
     return value
 
 
-VfsUri = Annotated[
-    str,
-    AfterValidator(_check),
-    WithJsonSchema({"type": "string", "pattern": VFS_URI_PATTERN}),
-]
-"""A field holding a ``vfs://<namespace>/<path>`` URI."""
+if TYPE_CHECKING:
+    VfsUri = Annotated[str, "vfs://<namespace>/<path>"]
+    """A field holding a ``vfs://<namespace>/<path>`` URI."""
+
+
+def _vfs_uri_type() -> Any:
+    from pydantic import AfterValidator, WithJsonSchema
+
+    return Annotated[
+        str,
+        AfterValidator(_check),
+        WithJsonSchema({"type": "string", "pattern": VFS_URI_PATTERN}),
+    ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``VfsUri`` (a field type: ``str`` checked by ``parse_vfs_uri``) needs pydantic, which
+    # only the models load; made once, on first use
+    if name == "VfsUri":
+        value = globals()["VfsUri"] = _vfs_uri_type()
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -9,99 +9,28 @@ Nothing here does I/O on the network, so ``Client`` and ``AsyncClient`` stay thi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from hanzo_ml_lab.api import resolve_kind
 from hanzo_ml_lab.api.errors import ApiError, error_from_status
-from hanzo_ml_lab.api.routes import collection_path
-from hanzo_ml_lab.env import (
-    HANZO_ML_API,
-    HANZO_ML_ORG,
-    HANZO_ML_TOKEN,
-    HANZO_ML_TOKEN_FILE,
-    home_dir,
-)
+from hanzo_ml_lab.api.routes import COLLECTIONS, collection_path
+
+# kept importable from here; they live in ``_config`` so the tracking SDK can read its
+# configuration without loading httpx
+from ._config import DEFAULT_ORG, ClientConfig, ControlPlaneUnreachable
 
 __all__ = ["ClientConfig", "ControlPlaneUnreachable", "DEFAULT_ORG", "kind_name", "object_path"]
-
-DEFAULT_ORG = "default"
-
-
-class ControlPlaneUnreachable(ConnectionError):
-    """The control plane did not answer. ``request`` is the request that failed."""
-
-    def __init__(self, message: str, request: httpx.Request | None = None) -> None:
-        super().__init__(message)
-        self.request = request
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """Where the control plane is and who we are. ``resolve()`` fills gaps from the environment."""
-
-    base_url: str
-    token: str
-    org: str = DEFAULT_ORG
-    timeout: float = 30.0
-
-    @classmethod
-    def resolve(
-        cls,
-        base_url: str | None = None,
-        token: str | None = None,
-        org: str | None = None,
-        *,
-        home: Path | None = None,
-        timeout: float = 30.0,
-    ) -> ClientConfig:
-        """Arguments first, then ``HANZO_ML_API``/``HANZO_ML_TOKEN``/``HANZO_ML_TOKEN_FILE``/
-        ``HANZO_ML_ORG``, then the embedded server's ``$HANZO_ML_HOME/server.json``."""
-        home = home or home_dir()
-        info: dict[str, Any] = {}
-        info_path = home / "server.json"
-        if info_path.exists():
-            try:
-                info = json.loads(info_path.read_text())
-            except (OSError, ValueError):
-                info = {}
-        url = base_url or HANZO_ML_API.get() or info.get("url")
-        if not url:
-            raise ControlPlaneUnreachable(
-                "no control plane configured: set HANZO_ML_API, or start one with `hanzo-ml serve`"
-            )
-        tok = token or HANZO_ML_TOKEN.get()
-        if not tok:
-            token_file = HANZO_ML_TOKEN_FILE.get() or info.get("tokenFile") or str(home / "token")
-            try:
-                tok = Path(token_file).read_text().strip()
-            except OSError:
-                tok = ""
-        return cls(
-            base_url=url.rstrip("/"),
-            token=tok,
-            org=org or HANZO_ML_ORG.get() or DEFAULT_ORG,
-            timeout=timeout,
-        )
-
-    def headers(self) -> dict[str, str]:
-        h = {"X-Org-Id": self.org, "Accept": "application/json"}
-        if self.token:
-            h["Authorization"] = f"Bearer {self.token}"
-        return h
-
-    @property
-    def namespace(self) -> str:
-        return f"tenant-{self.org}"
 
 
 def kind_name(kind: str) -> str:
     """``mlj``/``trainingjobs``/``TrainingJob`` → ``TrainingJob`` (``BadRequest`` otherwise)."""
+    if kind in COLLECTIONS:
+        return kind  # already the Kind's name: no need to load the registry (every model)
+    from hanzo_ml_lab.api import resolve_kind
+
     return resolve_kind(kind).__name__
 
 

@@ -137,10 +137,13 @@ def serve(
     port: int = 8787,
     run_controller: bool = False,
     log_level: str = "info",
+    **overrides: Any,
 ) -> None:
-    """Run the embedded control plane in the foreground until interrupted."""
+    """Run the embedded control plane in the foreground until interrupted. ``overrides`` are
+    ``ServerSettings`` fields."""
     try:
-        srv = build_embedded_app(home, host=host, port=port, run_controller=run_controller)
+        srv = build_embedded_app(home, host=host, port=port, run_controller=run_controller,
+                                 **overrides)
     except HomeInUse as e:
         raise SystemExit(f"error: {e}") from None
     url = f"http://{_url_host(host)}:{srv.settings.port}"

@@ -22,6 +22,8 @@ class ServerSettings:
     metric_writes_per_second: int = 1000
     watch_heartbeat_seconds: float = 15.0
     run_controller: bool = True
+    # embedded fast path: how often running jobs' spool dirs are scanned (0: not at all)
+    spool_watch_interval: float = 0.01
 
     @property
     def db_path(self) -> Path:

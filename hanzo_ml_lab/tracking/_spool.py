@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import threading
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Spool", "SpooledBatch", "new_batch_id"]
 
@@ -46,13 +43,13 @@ def new_batch_id() -> str:
             _counter = 0
         _last_ms = ms
         seq = _counter & 0xFFF
-    rand = secrets.randbits(62)
+    rand = int.from_bytes(os.urandom(8)) >> 2  # 62 random bits
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # str(uuid.UUID(int=value)), without importing uuid (nor secrets)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@dataclass
-class SpooledBatch:
+class SpooledBatch(NamedTuple):
     """A batch found on disk: where it goes and its wire body."""
 
     path: Path

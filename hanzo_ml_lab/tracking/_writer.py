@@ -3,11 +3,17 @@
 ``log_metric`` only appends a tuple to its key's ``Series`` in the run's ``RunSink`` (a
 ``deque``; no lock, no I/O, no JSON). Two daemon threads do the rest:
 
-- the **encoder** wakes every ``interval`` seconds (or when a buffer passes
-  ``batch_points``), takes up to ``batch_points`` points per batch, encodes it, writes it to
-  the spool (write-ahead: on disk before it is sent) and queues it;
+- the **encoder** takes up to ``batch_points`` points per batch, encodes it, writes it to the
+  spool (write-ahead: on disk before it is sent) and queues it. It is a leading-edge
+  throttle: the first point logged after a quiet ``interval`` wakes it at once (so a sparse
+  logger's point leaves within a millisecond or so), and while points keep coming it drains
+  every ``interval`` seconds (or when a buffer passes ``batch_points``), so a flood is still
+  sent in a few large batches. The wake-up costs ``log_metric`` nothing: while the writer is
+  quiet each sink's ``high_water`` is 1, so the check ``log_metric`` already makes for a full
+  buffer fires on the first point;
 - the **sender** posts queued batches in order to ``POST /v1/ml/runs/{run}/log`` and deletes a
-  batch's spool file once the server acknowledged it.
+  batch's spool file once the server acknowledged it. It talks HTTP with the standard library
+  (``_http``), imported on its own thread: the thread that logs never loads an HTTP client.
 
 So encoding the next batch overlaps the server ingesting the last one. What happens on each
 answer:
@@ -32,7 +38,6 @@ from __future__ import annotations
 import base64
 import collections
 import json
-import logging
 import re
 import sys
 import threading
@@ -40,20 +45,32 @@ import time
 from array import array
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from hanzo_ml_lab.api.errors import ApiError, Conflict, Invalid, error_from_status
 from hanzo_ml_lab.api.routes import API_PREFIX
-from hanzo_ml_lab.client import ClientConfig
+from hanzo_ml_lab.client._config import ClientConfig
 
 from ._spool import Spool, new_batch_id
 
+if TYPE_CHECKING:
+    from ._http import Connection, Response
+
 __all__ = ["RunSink", "Series", "Writer"]
 
-log = logging.getLogger("hanzo_ml_lab.tracking")
+
+class _Log:
+    """``logging.getLogger("hanzo_ml_lab.tracking")``, looked up when first used: only the
+    background threads log, and ``logging`` is not worth importing on ``log_metric``'s path."""
+
+    def __getattr__(self, name: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger("hanzo_ml_lab.tracking"), name)
+
+
+log: Any = _Log()
 
 KEY_MAX = 250
 PARAM_VALUE_MAX = 6000
@@ -213,15 +230,13 @@ class Writer:
     """Owns the sinks of this process and the two threads that deliver them."""
 
     def __init__(self, config: ClientConfig, spool_dir: Path, *, batch_points: int = 10_000,
-                 interval: float = 0.2, transport: httpx.BaseTransport | None = None) -> None:
+                 interval: float = 0.2) -> None:
         self.config = config
         self.spool = Spool(spool_dir)
         self.batch_points = batch_points
         self.interval = interval
-        self._http = httpx.Client(
-            base_url=config.base_url, headers={**config.headers(),
-                                               "Content-Type": "application/json"},
-            timeout=httpx.Timeout(config.timeout, connect=5.0), transport=transport)
+        self._http: Connection | None = None  # made by the sender thread
+        self._armed = True  # quiet: the next point logged wakes the encoder at once
         self._lock = threading.Lock()
         self._delivered = threading.Condition(self._lock)
         self._queued = threading.Condition(self._lock)
@@ -254,7 +269,8 @@ class Writer:
             sink = self._sinks.get((namespace, run))
             if sink is None:
                 sink = self._sinks[(namespace, run)] = RunSink(
-                    run, namespace, experiment, high_water=self.batch_points, wake=self._wake)
+                    run, namespace, experiment, wake=self._wake,
+                    high_water=1 if self._armed else self.batch_points)
             return sink
 
     def log_params(self, sink: RunSink, params: dict[str, str]) -> None:
@@ -271,11 +287,15 @@ class Writer:
             sink.logged_params.update(params)
             sink.params.update(params)
             sink.meta_seq += 1
+        if self._armed:
+            self._wake.set()
 
     def set_tags(self, sink: RunSink, tags: dict[str, str]) -> None:
         with self._lock:
             sink.tags.update(tags)
             sink.meta_seq += 1
+        if self._armed:
+            self._wake.set()
 
     def end(self, sink: RunSink, phase: str) -> None:
         with self._lock:
@@ -341,7 +361,9 @@ class Writer:
             t.join(0.5)
         if not delivered:
             self._drain_all(final=True)  # what never left memory goes to disk
-        self._http.close()
+        http = self._http
+        if http is not None:
+            http.close()
         return delivered
 
     # -- the encoder ----------------------------------------------------------------------
@@ -351,23 +373,51 @@ class Writer:
             self._wake.clear()
             if self._stopping:
                 return
+            busy = True
             try:
-                self._drain_all()
+                self._arm(False)  # points logged from now on wait for the next interval
+                busy = self._drain_all()
             except Exception:  # noqa: BLE001 — never let logging kill the thread
                 log.exception("hanzo-ml: encoding a metric batch failed")
+            if not busy:
+                # nothing came for a whole interval: the next point is sent at once
+                self._arm(True)
+                if self._waiting():
+                    self._wake.set()  # logged while we were arming
 
-    def _drain_all(self, final: bool = False) -> None:
+    def _arm(self, armed: bool) -> None:
+        """Quiet (``armed``): the first point of any sink wakes the encoder. Busy: only a full
+        buffer does, and the encoder drains every ``interval``."""
+        if armed == self._armed:
+            return
+        high_water = 1 if armed else self.batch_points
+        with self._lock:
+            self._armed = armed
+            for sink in self._sinks.values():
+                sink.high_water = high_water
+
+    def _waiting(self) -> bool:
+        with self._lock:
+            return any(s.buffered() or s.params or s.tags or s.end_phase is not None
+                       for s in self._sinks.values())
+
+    def _drain_all(self, final: bool = False) -> bool:
+        """Move what is buffered into batches; True if there was anything."""
         with self._lock:
             sinks = list(self._sinks.values())
+        found = False
         for sink in sinks:
-            self._drain(sink, final)
+            found = self._drain(sink, final) or found
+        return found
 
-    def _drain(self, sink: RunSink, final: bool) -> None:
+    def _drain(self, sink: RunSink, final: bool) -> bool:
+        found = False
         with self._lock:
             params, tags = sink.params, sink.tags
             sink.params, sink.tags = {}, {}
             meta_upto = sink.meta_seq
         if params or tags:
+            found = True
             doc: dict[str, Any] = {"batchId": new_batch_id()}
             if params:
                 doc["params"] = params
@@ -398,18 +448,20 @@ class Writer:
                     break
                 sink.drained += len(values)
                 upto = sink.drained
+            found = True
             batch_id = new_batch_id()
             self._enqueue(sink, batch_id, _encode_points(batch_id, runs, values, steps, stamps),
                           upto, -1, final)
         with self._lock:
             phase = sink.end_phase
             if phase is None or sink.buffered() or sink.params or sink.tags:
-                return
+                return found
             sink.end_phase = None
             end_upto = sink.end_seq
         batch_id = new_batch_id()
         self._enqueue(sink, batch_id, _encode({"batchId": batch_id, "end": {"phase": phase}}),
                       sink.drained, -1, final, end_upto)
+        return True
 
     def _enqueue(self, sink: RunSink, batch_id: str, body: bytes, upto: int, meta_upto: int,
                  final: bool, end_upto: int = -1) -> None:
@@ -438,6 +490,10 @@ class Writer:
 
     # -- the sender -----------------------------------------------------------------------
     def _sender(self) -> None:
+        try:
+            self._connection()  # load the HTTP code (socket; ssl for https) before a batch waits
+        except Exception:  # noqa: BLE001 — reported again when a batch is sent
+            pass
         while True:
             with self._lock:
                 while not self._queue and not self._stopping:
@@ -490,18 +546,31 @@ class Writer:
             batch.run, batch.namespace = item.run, item.namespace
         return json.dumps(item.batch, separators=(",", ":")).encode()
 
+    def _connection(self) -> Connection:
+        http = self._http
+        if http is None:
+            from ._http import Connection
+
+            http = self._http = Connection(
+                self.config.base_url, {**self.config.headers(),
+                                       "Content-Type": "application/json"},
+                self.config.timeout)
+        return http
+
     def _send(self, batch: _Batch) -> bool:
         """One attempt; True when the batch is settled (delivered or refused for good)."""
         body = self._body(batch)
         if body is None:
             return True
+        from ._http import TRANSPORT_ERRORS
+
         try:
-            r = self._http.post(f"{API_PREFIX}/runs/{quote(batch.run, safe='')}/log",
-                                content=body)
-        except httpx.TransportError as e:
-            self._away(f"did not answer ({e})")
+            r = self._connection().post(
+                f"{API_PREFIX}/runs/{quote(batch.run, safe='')}/log", body)
+        except TRANSPORT_ERRORS as e:
+            self._away(f"did not answer ({str(e) or type(e).__name__})")
             return False
-        code = r.status_code
+        code = r.status
         if code == 200:
             if self._offline_since is not None:
                 log.warning("hanzo-ml: control plane at %s is back after %.1fs; delivering "
@@ -544,15 +613,16 @@ class Writer:
                 self._errors.append(err)
 
     @staticmethod
-    def _error(r: httpx.Response) -> ApiError:
+    def _error(r: Response) -> ApiError:
         try:
-            body = r.json()
+            body = json.loads(r.body)
         except ValueError:
-            body = {"message": r.text[:500]}
-        err = error_from_status(body if isinstance(body, dict) else {}, r.status_code)
-        if err.retry_after_seconds is None and "retry-after" in r.headers:
+            body = {"message": r.text[:500] or r.reason}
+        err = error_from_status(body if isinstance(body, dict) else {}, r.status)
+        retry_after = r.header("retry-after")
+        if err.retry_after_seconds is None and retry_after is not None:
             try:
-                err.retry_after_seconds = float(r.headers["retry-after"])
+                err.retry_after_seconds = float(retry_after)
             except ValueError:
                 pass
         return err

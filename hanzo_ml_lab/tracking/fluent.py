@@ -42,10 +42,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hanzo_ml_lab.api.errors import AlreadyExists, Invalid, NotFound
-from hanzo_ml_lab.client import Client, ClientConfig
+from hanzo_ml_lab.client._config import ClientConfig
 from hanzo_ml_lab.env import (
     HANZO_ML_ARTIFACTS,
     HANZO_ML_EXPERIMENT,
@@ -66,6 +66,9 @@ from ._writer import (
     _as_step,
     check_key,
 )
+
+if TYPE_CHECKING:
+    from hanzo_ml_lab.client import Client
 
 __all__ = [
     "ActiveRun",
@@ -159,6 +162,10 @@ class _State:
     def client(self) -> Client:
         with self.lock:
             if self._client is None:
+                # httpx and the client: only for ad-hoc runs and artifacts, never on the
+                # first log_metric of a job
+                from hanzo_ml_lab.client import Client
+
                 self._client = Client(config=self.config())
             return self._client
 

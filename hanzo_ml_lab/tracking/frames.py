@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hanzo_ml_lab.client import Client
-
 if TYPE_CHECKING:
     import pandas as pd
+
+    from hanzo_ml_lab.client import Client
 
 __all__ = ["metrics", "runs"]
 

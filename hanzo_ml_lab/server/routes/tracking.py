@@ -57,7 +57,7 @@ from hanzo_ml_lab.server.ratelimit import MetricRateLimiter
 from hanzo_ml_lab.store import Store
 from hanzo_ml_lab.store.tracking import TrackingStore, encode_value, parse_batch
 
-__all__ = ["TrackingDep", "close_tracking", "install_tracking", "router"]
+__all__ = ["TrackingDep", "close_tracking", "experiment_limit", "install_tracking", "router"]
 
 # Settings these routes read with a default, so ServerSettings may or may not declare them.
 WATCH_POLL_SECONDS = 0.25  # re-read even without a notification (writers in other processes)
@@ -120,7 +120,8 @@ def _wire_point(p: dict[str, Any]) -> dict[str, Any]:
             "timestamp": p["timestamp"], "value": encode_value(p["value"])}
 
 
-def _experiment_limit(store: Store, namespace: str, experiment: str | None) -> int | None:
+def experiment_limit(store: Store, namespace: str, experiment: str | None) -> int | None:
+    """The experiment's ``spec.rateLimit.metricWritesPerSecond`` (None: the server's default)."""
     if not experiment:
         return None
     try:
@@ -207,7 +208,7 @@ async def log_batch(name: str, request: Request, tenant: Tenant, store: StoreDep
         if tracking.seen(ns, name, batch.batch_id):
             return {"accepted": 0, "duplicate": True}
         limiter.admit(ns, experiment, batch.points,
-                      lambda: _experiment_limit(store, ns, experiment))
+                      lambda: experiment_limit(store, ns, experiment))
         return tracking.ingest_batch(ns, experiment, name, batch,
                                      fixed_params=spec.get("params") or {})
 
