@@ -253,3 +253,30 @@ def test_a_second_control_plane_on_the_same_home_is_refused(control_plane: Contr
 
     with pytest.raises(HomeInUse, match="another hanzo-ml control plane"):
         build_embedded_app(control_plane.home)
+
+
+def test_experiment_runs_lists_only_that_experiments_runs(control_plane: ControlPlane) -> None:
+    client = control_plane.client("acme")
+    for exp in ("a", "b"):
+        client.create({"kind": "Experiment", "metadata": {"name": exp}, "spec": {}})
+        client.create({"kind": "Run", "metadata": {"name": f"run-{exp}",
+                                                   "labels": {"hanzo.ai/experiment": exp}},
+                       "spec": {"experiment": exp}})
+    runs = client.experiment_runs("a")
+    assert runs["kind"] == "RunList"
+    assert [r["metadata"]["name"] for r in runs["items"]] == ["run-a"]
+    with control_plane.http("acme") as http:
+        assert http.get("/v1/ml/experiments/missing/runs").status_code == 404
+
+
+def test_sweep_trials_lists_the_child_training_jobs(control_plane: ControlPlane) -> None:
+    client = control_plane.client("acme")
+    client.create(load(EXAMPLES_DIR / "sweep-lr-sweep-q2.yaml"))
+    client.create({"kind": "TrainingJob",
+                   "metadata": {"name": "lr-sweep-q2-t0",
+                                "labels": {"hanzo.ai/sweep": "lr-sweep-q2"}},
+                   "spec": {"framework": "pytorch", "command": ["python", "-c", "pass"]}})
+    client.create({"kind": "TrainingJob", "metadata": {"name": "unrelated"},
+                   "spec": {"framework": "pytorch", "command": ["python", "-c", "pass"]}})
+    trials = client.sweep_trials("lr-sweep-q2")
+    assert [t["metadata"]["name"] for t in trials["items"]] == ["lr-sweep-q2-t0"]

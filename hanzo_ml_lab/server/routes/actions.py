@@ -38,6 +38,23 @@ def _owner_ref(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def children(
+    store: Store,
+    tenant: TenantContext,
+    parent: tuple[str, str],
+    kind: str,
+    label: str,
+    *,
+    limit: int | None = None,
+    continue_token: str | None = None,
+) -> dict[str, Any]:
+    """The ``kind`` objects labelled ``label=<parent name>``; ``NotFound`` if the parent is."""
+    parent_kind, name = parent
+    store.get(parent_kind, tenant.namespace, name)
+    return list_response(store, kind, tenant.namespace, label_selector=f"{label}={name}",
+                         limit=limit, continue_token=continue_token)
+
+
 @router.post(
     "/jobs/{name}/cancel",
     operation_id="cancelTrainingJob",
@@ -64,18 +81,10 @@ async def experiment_runs(
     limit: int | None = Query(None, ge=1, le=10_000),
     continue_token: str | None = Query(None, alias="continue"),
 ) -> JSONResponse:
-    def work() -> dict[str, Any]:
-        store.get("Experiment", tenant.namespace, name)
-        return list_response(
-            store,
-            "Run",
-            tenant.namespace,
-            label_selector=f"{LABEL_EXPERIMENT}={name}",
-            limit=limit,
-            continue_token=continue_token,
-        )
-
-    return JSONResponse(await run_in_threadpool(work))
+    page = await run_in_threadpool(
+        children, store, tenant, ("Experiment", name), "Run", LABEL_EXPERIMENT,
+        limit=limit, continue_token=continue_token)
+    return JSONResponse(page)
 
 
 @router.get(
@@ -85,18 +94,9 @@ async def experiment_runs(
     summary="The child TrainingJobs of a sweep",
 )
 async def sweep_trials(name: str, tenant: Tenant, store: StoreDep) -> JSONResponse:
-    def work() -> dict[str, Any]:
-        store.get("Sweep", tenant.namespace, name)
-        return list_response(
-            store,
-            "TrainingJob",
-            tenant.namespace,
-            label_selector=f"{LABEL_SWEEP}={name}",
-            limit=None,
-            continue_token=None,
-        )
-
-    return JSONResponse(await run_in_threadpool(work))
+    page = await run_in_threadpool(
+        children, store, tenant, ("Sweep", name), "TrainingJob", LABEL_SWEEP)
+    return JSONResponse(page)
 
 
 @router.post(
