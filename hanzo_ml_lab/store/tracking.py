@@ -378,47 +378,27 @@ def _expand_runs(keys: dict[str, Any], causes: _Causes) -> list[str] | None:
     return out
 
 
-def _parse_params(params: Any, causes: _Causes) -> dict[str, str]:
-    if params is None:
+def _parse_strings(field: str, raw: Any, causes: _Causes, *, max_len: int,
+                   allow_none: bool, expected: str) -> dict[str, str]:
+    """Params and tags: an object of key to short string; numbers (and for params, null) are
+    written as their ``str``. Every bad entry is a cause naming ``<field>.<key>``."""
+    if raw is None:
         return {}
-    if not isinstance(params, dict):
-        causes.add("params", f"must be an object of key to value, got {type(params).__name__}")
-        return {}
-    out: dict[str, str] = {}
-    for key, value in params.items():
-        if not _check_key(key, f"params.{key}", causes):
-            continue
-        if isinstance(value, bool | int | float) or value is None:
-            value = str(value)
-        if not isinstance(value, str):
-            causes.add(f"params.{key}", f"must be a string or a number, got {type(value).__name__}")
-            continue
-        if len(value) > PARAM_VALUE_MAX:
-            causes.add(f"params.{key}",
-                       f"must be no more than {PARAM_VALUE_MAX} characters, got {len(value)}")
-            continue
-        out[key] = value
-    return out
-
-
-def _parse_tags(tags: Any, causes: _Causes) -> dict[str, str]:
-    if tags is None:
-        return {}
-    if not isinstance(tags, dict):
-        causes.add("tags", f"must be an object of key to value, got {type(tags).__name__}")
+    if not isinstance(raw, dict):
+        causes.add(field, f"must be an object of key to value, got {type(raw).__name__}")
         return {}
     out: dict[str, str] = {}
-    for key, value in tags.items():
-        if not _check_key(key, f"tags.{key}", causes):
+    for key, value in raw.items():
+        where = f"{field}.{key}"
+        if not _check_key(key, where, causes):
             continue
-        if isinstance(value, bool | int | float):
+        if isinstance(value, bool | int | float) or (allow_none and value is None):
             value = str(value)
         if not isinstance(value, str):
-            causes.add(f"tags.{key}", f"must be a string, got {type(value).__name__}")
+            causes.add(where, f"must be {expected}, got {type(value).__name__}")
             continue
-        if len(value) > TAG_VALUE_MAX:
-            causes.add(f"tags.{key}",
-                       f"must be no more than {TAG_VALUE_MAX} characters, got {len(value)}")
+        if len(value) > max_len:
+            causes.add(where, f"must be no more than {max_len} characters, got {len(value)}")
             continue
         out[key] = value
     return out
@@ -452,8 +432,10 @@ def parse_batch(body: Any, *, now_ms: int | None = None) -> Batch:
                    f"(a UUID is best), got {batch_id!r}")
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     keys, values, steps, stamps = _parse_metrics(body.get("metrics"), causes, now)
-    params = _parse_params(body.get("params"), causes)
-    tags = _parse_tags(body.get("tags"), causes)
+    params = _parse_strings("params", body.get("params"), causes, max_len=PARAM_VALUE_MAX,
+                            allow_none=True, expected="a string or a number")
+    tags = _parse_strings("tags", body.get("tags"), causes, max_len=TAG_VALUE_MAX,
+                          allow_none=False, expected="a string")
     end_phase: str | None = None
     end = body.get("end")
     if end is not None:
